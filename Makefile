@@ -1,0 +1,36 @@
+# Quick start: `make demo` then `make test`. Both install into .venv first when needed.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_ROOT ?= data/demo
+DEMO_RUNS ?= runs/demo
+
+.PHONY: install test demo bench clean
+
+install: $(STAMP)
+
+# Re-installs only when the dependency files change, so a second `make install` is instant.
+$(STAMP): setup.cfg pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q tests
+
+demo: install
+	$(VENV)/bin/ttdf synth --root $(DEMO_ROOT)
+	$(VENV)/bin/ttdf index --root $(DEMO_ROOT)
+	$(VENV)/bin/ttdf compress --root $(DEMO_ROOT) --crf 23 40
+	$(VENV)/bin/ttdf stats --root $(DEMO_ROOT)
+	$(VENV)/bin/ttdf verify --root $(DEMO_ROOT)
+	$(VENV)/bin/tofnet flow --root $(DEMO_ROOT)
+	$(VENV)/bin/tofnet loo --root $(DEMO_ROOT) --out $(DEMO_RUNS)
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf $(DEMO_ROOT) $(DEMO_RUNS) .pytest_cache

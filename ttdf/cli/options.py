@@ -1,0 +1,112 @@
+"""Options shared by every command (root, filters, workers, output format), declared once."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ttdf.errors import TTDFError
+from ttdf.records import VideoFilter
+from ttdf.taxonomy import load_taxonomy
+
+DEFAULT_ROOT_ENV = "TTDF_ROOT"
+DEFAULT_ROOT = "data/tt-df"
+
+
+def root_options() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--root", type=Path, default=Path(os.environ.get(DEFAULT_ROOT_ENV, DEFAULT_ROOT)),
+                        help=f"dataset root (default: ${DEFAULT_ROOT_ENV} or ./{DEFAULT_ROOT})")
+    return parser
+
+
+def filter_options() -> argparse.ArgumentParser:
+    """--method/--config filter fake videos only (real ones have neither); add --label to narrow."""
+    taxonomy = load_taxonomy()
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("selection (repeatable; default: everything)")
+    group.add_argument("--method", nargs="+", default=[], choices=taxonomy.methods, metavar="M",
+                       help=f"forgery method(s): {', '.join(taxonomy.methods)}")
+    group.add_argument("--config", nargs="+", default=[], choices=taxonomy.configs, metavar="C",
+                       help=f"generative configuration(s): {', '.join(taxonomy.configs)}")
+    group.add_argument("--compression", nargs="+", default=[], metavar="Q",
+                       help=f"compression level(s): {', '.join(taxonomy.compressions)} or crfN")
+    group.add_argument("--split", nargs="+", default=[], choices=taxonomy.splits, metavar="S",
+                       help=f"split(s): {', '.join(taxonomy.splits)}")
+    group.add_argument("--label", nargs="+", default=[], choices=taxonomy.labels, metavar="L",
+                       help=f"label(s): {', '.join(taxonomy.labels)}")
+    return parser
+
+
+def filter_from_args(args: argparse.Namespace) -> VideoFilter:
+    return VideoFilter(methods=tuple(args.method), configs=tuple(args.config), compressions=tuple(args.compression),
+                       splits=tuple(args.split), labels=tuple(args.label)).validate(load_taxonomy())
+
+
+def workers_options(default: int | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--workers", type=positive_int, default=default or min(4, os.cpu_count() or 1),
+                        help="parallel worker processes (default: %(default)s)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    return parser
+
+
+def format_options() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+    return parser
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def print_rows(rows: Sequence[dict], fmt: str, *, columns: Sequence[str] | None = None, file=None) -> None:
+    """Print dict rows as an aligned table, JSON or CSV."""
+    file = file or sys.stdout
+    columns = list(columns or (rows[0].keys() if rows else []))
+    if fmt == "json":
+        json.dump([{c: r.get(c) for c in columns} for r in rows], file, indent=2, default=str)
+        file.write("\n")
+    elif fmt == "csv":
+        writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+        widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+        print("  ".join(c.ljust(w) for c, w in zip(columns, widths)), file=file)
+        for row in cells:
+            print("  ".join(v.ljust(w) for v, w in zip(row, widths)), file=file)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    """Parse, run ``args.func(args)`` and turn user-fixable errors into one line on stderr."""
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int | None] = args.func
+    try:
+        return int(func(args) or 0)
+    except TTDFError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted; finished work is kept, rerun the same command to resume", file=sys.stderr)
+        return 130

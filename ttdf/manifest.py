@@ -1,0 +1,106 @@
+"""Read and write per-video manifests (CSV or JSONL), refusing anything unsafe or unknown.
+
+A manifest is the contract between a dataset copy and the code: one row per video with the
+fields of :class:`ttdf.records.VideoRecord`. ``path`` is relative to the dataset root.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from ttdf.errors import ManifestError
+from ttdf.fsutil import atomic_write_text
+from ttdf.records import RECORD_FIELDS, VideoRecord
+from ttdf.taxonomy import Taxonomy, load_taxonomy
+
+REQUIRED_FIELDS = ("path", "label", "split", "compression")
+_INT_FIELDS = {"frames", "width", "height"}
+_FLOAT_FIELDS = {"fps"}
+
+
+def read_manifest(path: str | Path, taxonomy: Taxonomy | None = None) -> list[VideoRecord]:
+    """Parse and validate a manifest; the error names the file and line of the first problem."""
+    taxonomy = taxonomy or load_taxonomy()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ManifestError(f"{path}: manifest not found; pass the right path or run `ttdf synth`/`ttdf download`") from exc
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path}: not a UTF-8 text manifest; expected CSV or JSONL") from exc
+    rows = _parse_jsonl(path, text) if path.suffix in (".jsonl", ".json") else _parse_csv(path, text)
+    records: list[VideoRecord] = []
+    seen: dict[str, int] = {}
+    for line, row in rows:
+        where = f"{path}:{line}"
+        record = _row_to_record(row, where).validate(taxonomy, where=where)
+        if record.path in seen:
+            raise ManifestError(f"{where}: duplicate path {record.path!r} (first at line {seen[record.path]})")
+        seen[record.path] = line
+        records.append(record)
+    return records
+
+
+def write_manifest(path: str | Path, records: Iterable[VideoRecord]) -> Path:
+    """Write records atomically; the format follows the extension (``.csv`` or ``.jsonl``)."""
+    path = Path(path)
+    records = sorted(records, key=lambda r: r.path)
+    if path.suffix == ".jsonl":
+        text = "".join(json.dumps(r.to_dict(), sort_keys=True) + "\n" for r in records)
+    else:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=RECORD_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for record in records:
+            writer.writerow({k: ("" if v is None else v) for k, v in record.to_dict().items()})
+        text = buffer.getvalue()
+    atomic_write_text(path, text)
+    return path
+
+
+def _parse_csv(path: Path, text: str) -> list[tuple[int, dict]]:
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [f for f in REQUIRED_FIELDS if f not in (reader.fieldnames or [])]
+    if missing:
+        raise ManifestError(f"{path}: missing column(s) {missing}; expected a header with {list(RECORD_FIELDS)}")
+    return [(i + 2, row) for i, row in enumerate(reader)]
+
+
+def _parse_jsonl(path: Path, text: str) -> list[tuple[int, dict]]:
+    rows = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"{path}:{i}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict):
+            raise ManifestError(f"{path}:{i}: each line must be a JSON object")
+        rows.append((i, row))
+    return rows
+
+
+def _row_to_record(row: dict, where: str) -> VideoRecord:
+    unknown = set(row) - set(RECORD_FIELDS)
+    if unknown - {None}:
+        raise ManifestError(f"{where}: unknown field(s) {sorted(k for k in unknown if k)}")
+    values = {}
+    for name in RECORD_FIELDS:
+        raw = row.get(name)
+        if raw in (None, ""):
+            values[name] = None
+            continue
+        try:
+            values[name] = int(raw) if name in _INT_FIELDS else float(raw) if name in _FLOAT_FIELDS else str(raw)
+        except (TypeError, ValueError) as exc:
+            raise ManifestError(f"{where}: field {name} has bad value {raw!r}") from exc
+    for name in REQUIRED_FIELDS:
+        if values[name] is None:
+            raise ManifestError(f"{where}: field {name} is empty")
+    values["identity_id"] = values["identity_id"] or ""
+    values["pose_id"] = values["pose_id"] or values["identity_id"]
+    return VideoRecord(**values)

@@ -1,0 +1,108 @@
+"""The TT-DF taxonomy (methods, configurations, compressions, splits, folder layout) as data.
+
+The numbers and names live in ``manifests/taxonomy.json`` so that a new forgery method or
+compression level is a data change, not a code change.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from ttdf.errors import TaxonomyError
+
+DEFAULT_TAXONOMY = Path(__file__).resolve().parent.parent / "manifests" / "taxonomy.json"
+_CRF_NAME = re.compile(r"^crf(\d{1,2})$")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each kind of video lives below a dataset root (``str.format`` templates)."""
+
+    real: str
+    fake: str
+    manifest: str = "manifest.csv"
+    video_extensions: tuple[str, ...] = (".mp4",)
+
+
+@dataclass(frozen=True)
+class HubInfo:
+    repo_id: str
+    repo_type: str = "dataset"
+    revision: str = "main"
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    name: str
+    version: str
+    labels: tuple[str, ...]
+    methods: tuple[str, ...]
+    configs: tuple[str, ...]
+    compressions: dict[str, int | None]
+    splits: tuple[str, ...]
+    layout: Layout
+    hub: HubInfo
+    published_totals: dict[str, int] = field(default_factory=dict)
+    display: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict, *, source: str = "taxonomy") -> "Taxonomy":
+        try:
+            methods = data["methods"]
+            configs = data["configs"]
+            return cls(
+                name=str(data["name"]),
+                version=str(data["version"]),
+                labels=tuple(data["labels"]),
+                methods=tuple(methods),
+                configs=tuple(configs),
+                compressions={k: (v or {}).get("crf") for k, v in data["compressions"].items()},
+                splits=tuple(data["splits"]),
+                layout=Layout(
+                    real=data["layout"]["real"],
+                    fake=data["layout"]["fake"],
+                    manifest=data["layout"].get("manifest", "manifest.csv"),
+                    video_extensions=tuple(data["layout"].get("video_extensions", [".mp4"])),
+                ),
+                hub=HubInfo(**data["hub"]),
+                published_totals=dict(data.get("published_totals", {})),
+                display={k: v.get("display", k) for k, v in {**methods, **configs}.items()},
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise TaxonomyError(f"{source}: malformed taxonomy ({exc!r}); restore it from git") from exc
+
+    def is_compression(self, name: str) -> bool:
+        return name in self.compressions or bool(_CRF_NAME.match(name))
+
+    def compression_for_crf(self, crf: int) -> str:
+        """Name of the compression level for an H.264 CRF (``c23`` for 23, else ``crf{N}``)."""
+        for name, value in self.compressions.items():
+            if value == crf:
+                return name
+        return f"crf{crf}"
+
+    def crf_for(self, compression: str) -> int | None:
+        if compression in self.compressions:
+            return self.compressions[compression]
+        match = _CRF_NAME.match(compression)
+        return int(match.group(1)) if match else None
+
+
+def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
+    """Load the taxonomy (``$TTDF_TAXONOMY`` or the packaged default when ``path`` is None)."""
+    return _load_cached(str(path or os.environ.get("TTDF_TAXONOMY") or DEFAULT_TAXONOMY))
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str) -> Taxonomy:
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise TaxonomyError(f"{path}: taxonomy file not found; set TTDF_TAXONOMY or reinstall") from exc
+    except json.JSONDecodeError as exc:
+        raise TaxonomyError(f"{path}: not valid JSON ({exc}); restore it from git") from exc
+    return Taxonomy.from_dict(data, source=path)
