@@ -110,3 +110,14 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> 
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted; finished work is kept, rerun the same command to resume", file=sys.stderr)
         return 130
+
+
+def size_type(text: str) -> tuple[int, int]:
+    """Parse ``HxW`` (height x width, like tensor shapes) into a tuple of positive ints."""
+    try:
+        height, width = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 112x112, got {text!r}") from None
+    if height < 8 or width < 8:
+        raise argparse.ArgumentTypeError(f"size {text!r} is too small: both sides must be at least 8")
+    return height, width

@@ -1,0 +1,85 @@
+"""Options shared by ``tofnet train`` and ``tofnet loo`` (declared once), and their config builder."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tofnet.data import DataConfig
+from tofnet.models import list_models
+from tofnet.train import TrainConfig
+from tofnet.transforms import AugmentConfig
+from ttdf.cli.options import positive_int, size_type
+from ttdf.taxonomy import load_taxonomy
+
+
+def training_options() -> argparse.ArgumentParser:
+    taxonomy = load_taxonomy()
+    parser = argparse.ArgumentParser(add_help=False)
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default="tofnet", choices=list_models(), help="registered model (default: tofnet)")
+    model.add_argument("--backbone", help="timm backbone name for the model's image streams")
+    model.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", type=_key_value,
+                       help="extra model keyword argument, JSON value (e.g. use_flow_stats=false); repeatable")
+    data = parser.add_argument_group("data")
+    data.add_argument("--train-methods", nargs="+", default=[], choices=taxonomy.methods, metavar="M",
+                      help="forgery methods to train on (default: all not held out)")
+    data.add_argument("--holdout-methods", nargs="+", default=[], choices=taxonomy.methods, metavar="M",
+                      help="forgery methods never seen in training")
+    data.add_argument("--configs", nargs="+", default=[], choices=taxonomy.configs, metavar="C",
+                      help="generative configurations to use (default: all)")
+    data.add_argument("--compression", nargs="+", default=["raw"], metavar="Q", help="compression levels (default: raw)")
+    data.add_argument("--size", type=size_type, default=DataConfig.size, help="frame size HxW (default: 112x112)")
+    data.add_argument("--clip-len", type=positive_int, default=DataConfig.clip_len, help="frames per clip")
+    data.add_argument("--stride", type=positive_int, default=DataConfig.stride, help="frame step inside a clip")
+    data.add_argument("--clips-per-video", type=positive_int, default=DataConfig.train_clips_per_video,
+                      help="random clips per video and epoch in training")
+    data.add_argument("--eval-clips-per-video", type=positive_int, default=DataConfig.eval_clips_per_video,
+                      help="evenly spaced clips per video in evaluation")
+    data.add_argument("--flow-backend", default=DataConfig.flow_backend, help="optical-flow backend (see tofnet flow)")
+    data.add_argument("--no-augment", dest="augment", action="store_false", help="disable augmentation")
+    optim = parser.add_argument_group("optimisation")
+    optim.add_argument("--epochs", type=positive_int, default=TrainConfig.epochs)
+    optim.add_argument("--batch-size", type=positive_int, default=TrainConfig.batch_size)
+    optim.add_argument("--lr", type=float, default=TrainConfig.lr)
+    optim.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay)
+    optim.add_argument("--max-steps-per-epoch", type=positive_int, default=None)
+    optim.add_argument("--seed", type=int, default=0)
+    optim.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    optim.add_argument("--no-amp", dest="amp", action="store_false", help="disable mixed precision on CUDA")
+    optim.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA only)")
+    optim.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    return parser
+
+
+def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
+    model_kwargs = dict(args.model_arg)
+    if args.backbone:
+        model_kwargs["backbone"] = args.backbone
+    data = DataConfig(size=tuple(args.size), clip_len=args.clip_len, stride=args.stride,
+                      train_clips_per_video=args.clips_per_video, eval_clips_per_video=args.eval_clips_per_video,
+                      flow_backend=args.flow_backend)
+    return TrainConfig(root=str(args.root), out=str(args.out), model=args.model, model_kwargs=model_kwargs,
+                       train_methods=tuple(args.train_methods), holdout_methods=tuple(args.holdout_methods),
+                       configs=tuple(args.configs), compressions=tuple(args.compression), epochs=args.epochs,
+                       batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                       max_steps_per_epoch=args.max_steps_per_epoch, workers=args.workers if args.workers > 1 else 0,
+                       seed=args.seed, device=args.device, amp=args.amp, compile=args.compile,
+                       augment=AugmentConfig() if args.augment else None, data=data, resume=args.resume,
+                       progress=args.progress)
+
+
+def out_option(default: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--out", type=Path, default=Path(default), help="run folder (default: %(default)s)")
+    return parser
+
+
+def _key_value(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value

@@ -1,0 +1,157 @@
+"""Clips of videos as model inputs, read from the ``ttdf`` index (or any file for ``predict``).
+
+Sampling is explicit and recorded: each video yields ``sampling.clips_per_video`` clips of
+``clip_len`` frames, ``stride`` apart; frame t is paired with the flow from t to t+1. Evaluation
+uses evenly spaced clips (``mode="uniform"``); training draws starts from a generator seeded by
+(seed, epoch, item), so a run is reproducible and a resumed run sees the same clips.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, default_collate
+
+from tofnet.flow import create_flow_estimator
+from tofnet.flow_cache import FlowCache, load_or_compute_flow
+from tofnet.reader import count_frames, read_frames
+from tofnet.sampling import ClipSampling
+from tofnet.transforms import ClipAugment
+from ttdf.errors import TTDFError
+from ttdf.index import VideoIndex
+from ttdf.records import VideoFilter, VideoRecord
+
+log = logging.getLogger(__name__)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Everything that turns a video into model input; saved with every checkpoint."""
+
+    size: tuple[int, int] = (112, 112)
+    clip_len: int = 8
+    stride: int = 1
+    train_clips_per_video: int = 2
+    eval_clips_per_video: int = 4
+    flow_backend: str = "dis"
+    flow_kwargs: dict = field(default_factory=dict)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    reader_backend: str = "auto"
+
+    def sampling(self, *, train: bool) -> ClipSampling:
+        return ClipSampling(clip_len=self.clip_len, stride=self.stride, mode="random" if train else "uniform",
+                            clips_per_video=self.train_clips_per_video if train else self.eval_clips_per_video)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DataConfig":
+        data = dict(data)
+        for key in ("size", "mean", "std"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """A file to read clips from; ``record`` is None for videos outside the index."""
+
+    path: Path
+    record: VideoRecord | None = None
+
+    @property
+    def label(self) -> int:
+        return -1 if self.record is None else int(self.record.is_fake)
+
+
+def videos_from_index(root: str | Path, filt: VideoFilter | None = None) -> list[VideoSource]:
+    with VideoIndex.open(root) as index:
+        videos = index.query(filt)
+    if not videos:
+        raise TTDFError(f"{root}: no indexed videos match {filt}; check the filters or run `ttdf index --root {root}`")
+    return [VideoSource(Path(root) / v.path, v.record) for v in videos]
+
+
+class ClipDataset(Dataset):
+    """Item i is clip ``i % clips_per_video`` of video ``i // clips_per_video``.
+
+    Returns a dict with ``rgb`` (T, 3, H, W) normalised, ``flow`` (T, 2, H, W) in pixels, ``label``
+    and ``index``; only the inputs the model needs are read. A video that cannot be read yields
+    ``None`` (dropped by :func:`collate_clips`) and is remembered in ``failures``.
+    """
+
+    def __init__(self, videos: Sequence[VideoSource], config: DataConfig, *, inputs: Sequence[str] = ("rgb", "flow"),
+                 train: bool = False, flow_cache: FlowCache | None = None, augment: ClipAugment | None = None,
+                 seed: int = 0):
+        unknown = set(inputs) - {"rgb", "flow"}
+        if unknown:
+            raise ValueError(f"unknown inputs {sorted(unknown)}; expected 'rgb' and/or 'flow'")
+        self.videos = list(videos)
+        self.config = config
+        self.inputs = tuple(inputs)
+        self.sampling = config.sampling(train=train)
+        self.train = train
+        self.flow_cache = flow_cache
+        self.augment = augment if train else None
+        self.seed = seed
+        self.epoch = 0
+        self.failures: dict[str, str] = {}
+        self._estimator = create_flow_estimator(config.flow_backend, **config.flow_kwargs) if "flow" in inputs else None
+        self._mean = np.asarray(config.mean, np.float32).reshape(1, 3, 1, 1)
+        self._std = np.asarray(config.std, np.float32).reshape(1, 3, 1, 1)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.videos) * self.sampling.clips_per_video
+
+    def clip_of(self, index: int) -> tuple[VideoSource, int]:
+        return self.videos[index // self.sampling.clips_per_video], index % self.sampling.clips_per_video
+
+    def __getitem__(self, index: int) -> dict | None:
+        video, clip = self.clip_of(index)
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        try:
+            return self._load(video, clip, index, rng)
+        except TTDFError as exc:
+            log.warning("skipping clip %d of %s: %s", clip, video.path, exc)
+            self.failures[str(video.path)] = str(exc)
+            return None
+
+    def _load(self, video: VideoSource, clip: int, index: int, rng: np.random.Generator) -> dict:
+        frames = (video.record.frames if video.record and video.record.frames else None) or \
+            count_frames(video.path, backend=self.config.reader_backend)
+        indices = self.sampling.clip_indices(frames, rng=rng if self.train else None)[clip]
+        rgb = flow = None
+        if "rgb" in self.inputs:
+            rgb = read_frames(video.path, indices, size=self.config.size, backend=self.config.reader_backend)
+        if "flow" in self.inputs:
+            sha = video.record.sha256 if video.record else None
+            full = load_or_compute_flow(video.path, sha, estimator=self._estimator, size=self.config.size,
+                                        cache=self.flow_cache)
+            flow = np.asarray(full[np.minimum(indices, len(full) - 1)], dtype=np.float32)
+        if self.augment is not None:
+            rgb, flow = self.augment(rgb, flow, rng)
+        item = {"label": torch.tensor(float(max(video.label, 0))), "index": torch.tensor(index)}
+        if rgb is not None:
+            chw = rgb.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+            item["rgb"] = torch.from_numpy((chw - self._mean) / self._std)
+        if flow is not None:
+            item["flow"] = torch.from_numpy(np.ascontiguousarray(flow))
+        return item
+
+
+def collate_clips(items: list[dict | None]) -> dict | None:
+    """Batch the readable clips; a batch whose every clip failed becomes None (skipped)."""
+    items = [item for item in items if item is not None]
+    return default_collate(items) if items else None

@@ -1,0 +1,65 @@
+"""Score clips with a model and turn the scores into metrics and reports (``tofnet evaluate``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from tofnet.checkpoint import load_checkpoint
+from tofnet.data import ClipDataset, DataConfig, collate_clips, videos_from_index
+from tofnet.flow_cache import FlowCache
+from tofnet.metrics import ClipPrediction
+from tofnet.report import evaluation_report, write_report
+from tofnet.runtime import autocast, resolve_device, to_device
+from ttdf.records import VideoFilter
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    batch_size: int = 8
+    workers: int = 0
+    device: str = "auto"
+    amp: bool = True
+    progress: bool = True
+
+
+@torch.no_grad()
+def predict_clips(model: torch.nn.Module, dataset: ClipDataset, options: EvalOptions = EvalOptions()
+                  ) -> list[ClipPrediction]:
+    """P(fake) for every readable clip of ``dataset`` (unreadable videos end up in ``dataset.failures``)."""
+    device = resolve_device(options.device)
+    model = model.to(device).eval()
+    loader = DataLoader(dataset, batch_size=options.batch_size, num_workers=options.workers,
+                        collate_fn=collate_clips, shuffle=False)
+    predictions: list[ClipPrediction] = []
+    for batch in tqdm(loader, desc="evaluate", disable=not options.progress, leave=False):
+        if batch is None:
+            continue
+        with autocast(device, options.amp):
+            probs = torch.sigmoid(model(to_device(batch, device)).float()).cpu()
+        for index, prob in zip(batch["index"].tolist(), probs.tolist()):
+            video, clip = dataset.clip_of(index)
+            record = video.record
+            predictions.append(ClipPrediction(
+                path=str(video.path), label=video.label, prob=prob, clip=clip,
+                method=record.method if record else None, config=record.config if record else None,
+                compression=record.compression if record else "unknown", split=record.split if record else None))
+    return predictions
+
+
+def evaluate_checkpoint(checkpoint: str | Path, root: str | Path, filt: VideoFilter, *, out_dir: str | Path | None = None,
+                        options: EvalOptions = EvalOptions(), title: str = "Evaluation") -> dict:
+    """Evaluate a checkpoint on the indexed videos selected by ``filt``; writes JSON/Markdown/ROC when ``out_dir``."""
+    model, config = load_checkpoint(checkpoint)
+    data_config = DataConfig.from_dict(config["data"])
+    dataset = ClipDataset(videos_from_index(root, filt), data_config, inputs=model.required_inputs,
+                          flow_cache=FlowCache.for_root(root))
+    clips = predict_clips(model, dataset, options)
+    report = evaluation_report(clips, meta={"checkpoint": str(checkpoint), "root": str(root), "filter": repr(filt),
+                                            "sampling": dataset.sampling.to_dict(), "failures": dataset.failures})
+    if out_dir is not None:
+        report["files"] = {k: str(v) for k, v in write_report(report, out_dir, title=title).items()}
+    return report

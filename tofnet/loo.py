@@ -1,0 +1,86 @@
+"""Generalisation protocols: train on some forgeries, test on ones the model never saw.
+
+- leave-one-method-out: for each forgery method, train on the others, test on it;
+- held-out configuration: train on one generative configuration, test on the other;
+- train raw, test compressed: train on raw videos, test on each compression level.
+Every run lives in its own folder under ``out``; ``summary.md``/``summary.json`` hold the tables.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from tofnet.evaluate import EvalOptions, evaluate_checkpoint
+from tofnet.report import summary_table
+from tofnet.train import TrainConfig, train
+from ttdf.fsutil import atomic_write_text
+from ttdf.records import VideoFilter
+from ttdf.taxonomy import load_taxonomy
+
+PROTOCOLS = ("method", "config", "compression")
+
+
+def _run(base: TrainConfig, name: str, test_filter: VideoFilter, *, title: str, **changes) -> dict:
+    """Train one protocol cell and evaluate its best checkpoint.
+
+    Always resumes: a finished cell is not retrained, an interrupted one continues where it stopped.
+    """
+    config = replace(base, out=str(Path(base.out) / name), resume=True, **changes)
+    train(config)
+    options = EvalOptions(batch_size=base.batch_size, workers=base.workers, device=base.device, amp=base.amp,
+                          progress=base.progress)
+    return evaluate_checkpoint(Path(config.out) / "best", base.root, test_filter,
+                               out_dir=Path(config.out) / "eval", options=options, title=title)
+
+
+def leave_one_method_out(base: TrainConfig, methods: tuple[str, ...] = ()) -> dict[str, dict]:
+    methods = methods or base.methods()
+    results = {}
+    for method in methods:
+        test = VideoFilter(methods=(method,), configs=base.configs, compressions=base.compressions, splits=("test",))
+        results[method] = _run(base, f"method-{method}", test, title=f"Held-out method: {method}",
+                               holdout_methods=(method,), train_methods=tuple(m for m in methods if m != method))
+    return results
+
+
+def held_out_config(base: TrainConfig) -> dict[str, dict]:
+    configs = base.configs or load_taxonomy().configs
+    results = {}
+    for test_config in configs:
+        train_configs = tuple(c for c in configs if c != test_config)
+        test = VideoFilter(methods=base.methods(), configs=(test_config,), compressions=base.compressions,
+                           splits=("test",))
+        results[f"{'+'.join(train_configs)} -> {test_config}"] = _run(
+            base, f"config-{test_config}", test, title=f"Held-out configuration: {test_config}", configs=train_configs)
+    return results
+
+
+def train_raw_test_compressed(base: TrainConfig, compressions: tuple[str, ...] = ()) -> dict[str, dict]:
+    compressions = compressions or tuple(c for c in load_taxonomy().compressions if c != "raw")
+    results = {}
+    for compression in ("raw", *compressions):
+        test = VideoFilter(methods=base.methods(), configs=base.configs, compressions=(compression,),
+                           splits=("test",))
+        results[f"raw -> {compression}"] = _run(base, "compression-raw", test,
+                                                title=f"Train raw, test {compression}", compressions=("raw",))
+    return results
+
+
+def run_protocols(base: TrainConfig, protocols: tuple[str, ...] = PROTOCOLS) -> str:
+    """Run the chosen protocols and write ``summary.md`` and ``summary.json``; returns the Markdown."""
+    runners = {"method": (leave_one_method_out, "held-out method"),
+               "config": (held_out_config, "held-out configuration"),
+               "compression": (train_raw_test_compressed, "train raw / test")}
+    sections, payload = [], {}
+    for protocol in protocols:
+        runner, column = runners[protocol]
+        results = runner(base)
+        payload[protocol] = {name: {"video": r["video"], "clip": r["clip"]} for name, r in results.items()}
+        sections.append(f"## {column}\n\n{summary_table(results, title_column=column)}\n")
+    markdown = f"# TOF-Net generalisation ({base.model})\n\n" + "\n".join(sections)
+    out = Path(base.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "summary.md", markdown)
+    atomic_write_text(out / "summary.json", json.dumps(payload, indent=2))
+    return markdown

@@ -1,0 +1,111 @@
+"""Binary detection metrics and clip-to-video aggregation.
+
+Labels follow the dataset convention ``1 = fake``; scores are ``P(fake)``. Every value returned
+is a plain Python number or ``None`` so that reports serialise to JSON as they are: a metric that
+needs both classes (AUC, EER, AP) is ``None`` when a group holds only one, never ``NaN``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score, roc_curve
+
+from ttdf.errors import TTDFError
+
+
+@dataclass(frozen=True)
+class ClipPrediction:
+    """The detector's output for one clip (a window of frames) of one video."""
+
+    path: str
+    label: int
+    prob: float
+    clip: int
+    method: str | None
+    config: str | None
+    compression: str
+    split: str | None = None
+
+
+@dataclass(frozen=True)
+class VideoPrediction:
+    """A video's score: the mean of its clip probabilities."""
+
+    path: str
+    label: int
+    prob: float
+    n_clips: int
+    method: str | None
+    config: str | None
+    compression: str
+
+
+def binary_metrics(labels: Sequence[int], scores: Sequence[float], *, threshold: float = 0.5) -> dict:
+    """Counts, accuracy (``score >= threshold`` means fake), AUC, EER and AP of one set of predictions."""
+    y, s = _check_inputs(labels, scores)
+    n_fake = int(y.sum())
+    result: dict = {"n": int(y.size), "n_real": int(y.size) - n_fake, "n_fake": n_fake,
+                    "acc": None, "auc": None, "eer": None, "ap": None}
+    if y.size == 0:
+        return result
+    result["acc"] = float(accuracy_score(y, (s >= threshold).astype(int)))
+    if 0 < n_fake < y.size:
+        result["auc"] = float(roc_auc_score(y, s))
+        result["eer"] = equal_error_rate(y, s)
+        result["ap"] = float(average_precision_score(y, s))
+    return result
+
+
+def equal_error_rate(labels: Sequence[int], scores: Sequence[float]) -> float:
+    """The error rate where false-positive and false-negative rates are equal.
+
+    The ROC is piecewise linear between sklearn's operating points, so the crossing of FPR and
+    FNR is interpolated on the segment where ``FNR - FPR`` changes sign.
+    """
+    y, s = _check_inputs(labels, scores)
+    if y.size == 0 or y.min() == y.max():
+        raise ValueError("the equal error rate needs both real (0) and fake (1) labels")
+    fpr, tpr, _ = roc_curve(y, s)
+    fnr = 1.0 - tpr
+    diff = fnr - fpr  # 1 at the first point, -1 at the last: it changes sign at least once
+    i = int(np.argmax(diff <= 0))
+    if diff[i] == 0 or i == 0:
+        return float(fpr[i])
+    t = diff[i - 1] / (diff[i - 1] - diff[i])
+    return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
+
+
+def aggregate_videos(clips: Sequence[ClipPrediction]) -> list[VideoPrediction]:
+    """One prediction per video (mean clip probability), sorted by path."""
+    by_path: dict[str, list[ClipPrediction]] = {}
+    for clip in clips:
+        by_path.setdefault(clip.path, []).append(clip)
+    videos = []
+    for path in sorted(by_path):
+        group = by_path[path]
+        first = group[0]
+        identity = (first.label, first.method, first.config, first.compression)
+        for other in group[1:]:
+            if (other.label, other.method, other.config, other.compression) != identity:
+                raise TTDFError(f"{path}: clips disagree on label/method/config/compression "
+                                f"({identity} vs {(other.label, other.method, other.config, other.compression)}); "
+                                "predictions from different runs were probably mixed, regenerate them")
+        prob = float(np.mean([c.prob for c in group]))
+        videos.append(VideoPrediction(path=path, label=int(first.label), prob=prob, n_clips=len(group),
+                                      method=first.method, config=first.config, compression=first.compression))
+    return videos
+
+
+def _check_inputs(labels: Sequence[int], scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(labels).reshape(-1)
+    s = np.asarray(scores, dtype=float).reshape(-1)
+    if y.size != s.size:
+        raise ValueError(f"got {y.size} labels but {s.size} scores")
+    if y.size and not np.isin(y, (0, 1)).all():
+        raise ValueError("labels must be 0 (real) or 1 (fake)")
+    if not np.isfinite(s).all():
+        raise TTDFError("scores contain NaN or infinity; the model diverged or its checkpoint is corrupt, "
+                        "retrain or reload it")
+    return y.astype(int), s

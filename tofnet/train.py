@@ -1,0 +1,264 @@
+"""Train a detector on indexed TT-DF videos: ``train_one_epoch``, ``validate``, ``train``; read top to bottom.
+
+Run folder::
+
+    <out>/run_config.json         resolved configuration of this run
+    <out>/metrics.jsonl           one line per epoch
+    <out>/last/                   model.safetensors + config.json + train_state.pt (for --resume)
+    <out>/best/                   best validation checkpoint (video-level AUC, then ACC)
+
+Multi-GPU / multi-node: launch with ``torchrun --nproc_per_node N -m tofnet.cli train ...``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from tofnet.checkpoint import load_checkpoint, save_checkpoint
+from tofnet.data import ClipDataset, DataConfig, collate_clips, videos_from_index
+from tofnet.distributed import DistInfo, all_reduce_mean, barrier, cleanup_distributed, init_distributed
+from tofnet.evaluate import EvalOptions, predict_clips
+from tofnet.flow_cache import FlowCache
+from tofnet.metrics import aggregate_videos, binary_metrics
+from tofnet.models import create_model
+from tofnet.runtime import autocast, resolve_device, seed_everything, to_device
+from tofnet.transforms import AugmentConfig, ClipAugment
+from ttdf.errors import TTDFError
+from ttdf.fsutil import atomic_path, atomic_write_text
+from ttdf.records import VideoFilter
+from ttdf.taxonomy import load_taxonomy
+
+log = logging.getLogger(__name__)
+TRAIN_STATE = "train_state.pt"
+
+
+@dataclass
+class TrainConfig:
+    root: str
+    out: str
+    model: str = "tofnet"
+    model_kwargs: dict = field(default_factory=dict)
+    train_methods: tuple[str, ...] = ()      # empty: every taxonomy method not held out
+    holdout_methods: tuple[str, ...] = ()
+    configs: tuple[str, ...] = ()
+    compressions: tuple[str, ...] = ("raw",)
+    train_split: str = "train"
+    val_split: str = "val"
+    epochs: int = 5
+    batch_size: int = 8
+    lr: float = 3e-4
+    weight_decay: float = 0.05
+    warmup_steps: int = 10
+    max_steps_per_epoch: int | None = None
+    workers: int = 0
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True                          # CUDA only
+    compile: bool = False                     # CUDA only
+    augment: AugmentConfig | None = field(default_factory=AugmentConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    resume: bool = False
+    progress: bool = True
+
+    def methods(self) -> tuple[str, ...]:
+        chosen = self.train_methods or load_taxonomy().methods
+        return tuple(m for m in chosen if m not in self.holdout_methods)
+
+    def filter(self, split: str) -> VideoFilter:
+        return VideoFilter(methods=self.methods(), configs=self.configs, compressions=self.compressions,
+                           splits=(split,)).validate(load_taxonomy())
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        data = dict(data)
+        for key in ("train_methods", "holdout_methods", "configs", "compressions"):
+            data[key] = tuple(data.get(key, ()))
+        data["data"] = DataConfig.from_dict(data.get("data", {}))
+        data["augment"] = AugmentConfig(**data["augment"]) if data.get("augment") else None
+        return cls(**data)
+
+
+def train_one_epoch(model, loader, optimizer, scheduler, scaler, loss_fn, *, device, config: TrainConfig,
+                    epoch: int, dist_info: DistInfo) -> float:
+    model.train()
+    total, steps = 0.0, 0
+    limit = config.max_steps_per_epoch or len(loader)
+    bar = tqdm(loader, total=min(limit, len(loader)), desc=f"epoch {epoch}",
+               disable=not (config.progress and dist_info.is_main), leave=False)
+    for batch in bar:
+        if steps >= limit:
+            break
+        if batch is None:
+            continue
+        batch = to_device(batch, device)
+        with autocast(device, config.amp):
+            logits = model(batch)
+        loss = loss_fn(logits.float(), batch["label"])
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        total += loss.item()
+        steps += 1
+        bar.set_postfix(loss=f"{total / steps:.4f}")
+    return all_reduce_mean(total / max(steps, 1), dist_info)
+
+
+def validate(model, dataset: ClipDataset, config: TrainConfig) -> dict:
+    clips = predict_clips(model, dataset, EvalOptions(batch_size=config.batch_size, workers=config.workers,
+                                                      device=config.device, amp=config.amp, progress=False))
+    videos = aggregate_videos(clips)
+    return binary_metrics([v.label for v in videos], [v.prob for v in videos])
+
+
+def train(config: TrainConfig) -> dict:
+    """Run (or resume) a training run; returns the best validation metrics."""
+    dist_info = init_distributed()
+    try:
+        return _train(config, dist_info)
+    finally:
+        cleanup_distributed(dist_info)
+
+
+def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
+    out = Path(config.out)
+    device = resolve_device(config.device)
+    if dist_info.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist_info.local_rank)
+    seed_everything(config.seed)
+    if not config.methods():
+        raise TTDFError("no training method left: --holdout-methods removes every --train-methods entry")
+
+    model = create_model(config.model, **config.model_kwargs)
+    data_config = replace(config.data, mean=tuple(model.pretrained_cfg.get("mean", config.data.mean)),
+                          std=tuple(model.pretrained_cfg.get("std", config.data.std)))
+    config = replace(config, data=data_config)
+    cache = FlowCache.for_root(config.root)
+    train_set = ClipDataset(videos_from_index(config.root, config.filter(config.train_split)), data_config,
+                            inputs=model.required_inputs, train=True, flow_cache=cache, seed=config.seed,
+                            augment=ClipAugment(config.augment) if config.augment else None)
+    val_set = ClipDataset(videos_from_index(config.root, config.filter(config.val_split)), data_config,
+                          inputs=model.required_inputs, flow_cache=cache)
+    labels = [v.label for v in train_set.videos]
+    n_fake, n_real = sum(labels), len(labels) - sum(labels)
+    if not n_fake or not n_real:
+        raise TTDFError(f"{config.root}: the training selection has {n_real} real and {n_fake} fake videos; "
+                        "both classes are needed (check --train-methods/--configs/--compression)")
+
+    sampler = DistributedSampler(train_set, num_replicas=dist_info.world_size, rank=dist_info.rank,
+                                 shuffle=True, seed=config.seed, drop_last=dist_info.enabled)
+    loader = DataLoader(train_set, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
+                        collate_fn=collate_clips, drop_last=False)
+    model.to(device)
+    steps_per_epoch = min(config.max_steps_per_epoch or len(loader), len(loader))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _cosine_with_warmup(
+        config.warmup_steps, max(1, steps_per_epoch * config.epochs)))
+    scaler = torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda")
+    # NOTE: reals are rarer than fakes (1 real per source vs methods x configs fakes): weight them up.
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(n_real / n_fake, device=device))
+
+    start_epoch, best = 0, None
+    if config.resume and (out / "last" / TRAIN_STATE).exists():
+        start_epoch, best = _restore(out / "last", model, optimizer, scheduler, scaler)
+        log.info("resuming %s at epoch %d", out, start_epoch)
+    elif dist_info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "run_config.json", json.dumps(config.to_dict(), indent=2))
+        (out / "metrics.jsonl").unlink(missing_ok=True)
+    barrier(dist_info)
+
+    net = model
+    if dist_info.enabled:
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.compile and device.type == "cuda":
+        net = torch.compile(net)
+
+    writer = _tensorboard(out) if dist_info.is_main else None
+    for epoch in range(start_epoch, config.epochs):
+        sampler.set_epoch(epoch)
+        train_set.set_epoch(epoch)
+        loss = train_one_epoch(net, loader, optimizer, scheduler, scaler, loss_fn, device=device, config=config,
+                               epoch=epoch, dist_info=dist_info)
+        if dist_info.is_main:
+            metrics = validate(model, val_set, config)
+            row = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0],
+                   **{f"val_{k}": v for k, v in metrics.items()}}
+            improved = best is None or _score(metrics) > _score(best)
+            best = metrics if improved else best
+            extra = {"data": data_config.to_dict(), "train": config.to_dict(), "epoch": epoch, "metrics": metrics}
+            if improved:
+                save_checkpoint(out / "best", model, extra_config=extra)
+            save_checkpoint(out / "last", model, extra_config=extra)
+            _save_state(out / "last", optimizer, scheduler, scaler, epoch + 1, best)
+            _append_jsonl(out / "metrics.jsonl", row)
+            if writer is not None:
+                for key, value in row.items():
+                    if isinstance(value, (int, float)) and key != "epoch":
+                        writer.add_scalar(key, value, epoch)
+            log.info("epoch %d: %s", epoch, row)
+        barrier(dist_info)
+    if writer is not None:
+        writer.close()
+    return best or {}
+
+
+def _score(metrics: dict) -> tuple[float, float]:
+    return (metrics.get("auc") if metrics.get("auc") is not None else -1.0, metrics.get("acc") or 0.0)
+
+
+def _cosine_with_warmup(warmup: int, total: int):
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+    return factor
+
+
+def _save_state(directory: Path, optimizer, scheduler, scaler, next_epoch: int, best: dict | None) -> None:
+    state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+             "next_epoch": next_epoch, "best": best}
+    with atomic_path(directory / TRAIN_STATE) as tmp:
+        torch.save(state, tmp)
+
+
+def _restore(directory: Path, model, optimizer, scheduler, scaler) -> tuple[int, dict | None]:
+    saved, _ = load_checkpoint(directory)
+    model.load_state_dict(saved.state_dict())
+    try:
+        state = torch.load(directory / TRAIN_STATE, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a damaged state file must not lose the run: say how to recover
+        raise TTDFError(f"{directory / TRAIN_STATE}: cannot read the training state ({exc}); "
+                        "delete it to restart from the last weights without optimizer state") from exc
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    return int(state["next_epoch"]), state.get("best")
+
+
+def _append_jsonl(path: Path, row: dict) -> None:
+    """Rewrite the log atomically, dropping rows of epochs a resumed run is redoing."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    rows = [r for r in rows if r.get("epoch", -1) < row["epoch"]] + [row]
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
