@@ -188,6 +188,8 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
 
     writer = _tensorboard(out) if dist_info.is_main else None
     for epoch in range(start_epoch, config.epochs):
+        # NOTE: reseed per epoch so a resumed run draws the same dropout/augmentation as an uninterrupted one.
+        torch.manual_seed(config.seed * 100_003 + epoch)
         sampler.set_epoch(epoch)
         train_set.set_epoch(epoch)
         loss = train_one_epoch(net, loader, optimizer, scheduler, scaler, loss_fn, device=device, config=config,
@@ -195,6 +197,7 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
         if dist_info.is_main:
             metrics = validate(model, val_set, config)
             row = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0],
+                   "world_size": dist_info.world_size,
                    **{f"val_{k}": v for k, v in metrics.items()}}
             improved = best is None or _score(metrics) > _score(best)
             best = metrics if improved else best

@@ -105,5 +105,6 @@ def encode_video(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, 
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    # NOTE: PyAV's str() repeats the file name, which VideoError already puts first.
+    text = (getattr(exc, "strerror", None) or str(exc)).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__

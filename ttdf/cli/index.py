@@ -1,0 +1,33 @@
+"""``ttdf index``: probe new or changed videos into ``<root>/.ttdf/index.sqlite``."""
+from __future__ import annotations
+
+import argparse
+
+from ttdf.cli.options import root_options, workers_options
+from ttdf.index import INDEX_FILE, index_dataset
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "index", parents=[root_options(), workers_options()], help="index the videos of a dataset copy",
+        description=f"Probe every video below the root (frames, fps, size, codec, sha256) into {INDEX_FILE}. "
+                    "Unchanged files are skipped, so reruns are quick and an interrupted run resumes. "
+                    "Broken videos are recorded as bad, with the reason, and kept out of queries.")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="re-probe everything; a corrupt index is moved aside, not deleted")
+    parser.add_argument("--no-checksums", dest="checksums", action="store_false",
+                        help="skip sha256 (faster; no checksum check against the manifest)")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    report = index_dataset(args.root, workers=args.workers, rebuild=args.rebuild, checksums=args.checksums,
+                           progress=args.progress)
+    print(f"indexed {args.root}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+          f"{report.removed} removed, {len(report.bad)} bad")
+    if report.bad:
+        print(f"{len(report.bad)} bad video(s), recorded in the index and left out of queries:")
+        for path, reason in report.bad:
+            print(f"  BAD  {path}  {reason}")
+        print("fix or delete them, then rerun `ttdf index`; `ttdf ls --bad` lists them again")
+    return 0

@@ -1,0 +1,478 @@
+"""The video index: one SQLite row per video file with its metadata, probe results and health.
+
+``ttdf index`` fills it (incrementally: a file whose size and mtime did not change is not
+probed again); ``ttdf ls``/``stats``/``verify`` and ``tofnet`` read it instead of re-probing
+thousands of videos. Commits happen in batches so an interrupted run keeps its work.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from tqdm.auto import tqdm
+
+from ttdf.errors import IndexDatabaseError, TTDFError, VideoError
+from ttdf.fsutil import check_relative_path, is_temp_file, sha256_file
+from ttdf.manifest import read_manifest
+from ttdf.records import VideoFilter, VideoRecord, parse_relative_path
+from ttdf.taxonomy import Taxonomy, load_taxonomy
+from ttdf.video import probe_video
+
+INDEX_FILE = ".ttdf/index.sqlite"
+SCHEMA_VERSION = 1
+UNINFERABLE = "cannot infer label/method/split from its path; add it to manifest.csv or use `ttdf import`"
+
+_BATCH_SIZE = 100  # rows per commit ...
+_BATCH_SECONDS = 5.0  # ... or seconds, whichever comes first
+_RECORD_COLUMNS = ("label", "method", "config", "identity_id", "pose_id", "split", "compression",
+                   "frames", "fps", "width", "height", "sha256")
+_COLUMNS = ("path", *_RECORD_COLUMNS, "size", "mtime_ns", "duration", "codec", "status", "error", "source_key")
+_SCHEMA = f"""
+BEGIN;
+CREATE TABLE videos (
+    path TEXT PRIMARY KEY,
+    label TEXT NOT NULL, method TEXT, config TEXT, identity_id TEXT NOT NULL, pose_id TEXT NOT NULL,
+    split TEXT NOT NULL, compression TEXT NOT NULL,
+    frames INTEGER, fps REAL, width INTEGER, height INTEGER, sha256 TEXT,
+    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, duration REAL, codec TEXT,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'bad')), error TEXT,
+    source_key TEXT
+);
+CREATE INDEX videos_status ON videos (status);
+PRAGMA user_version = {SCHEMA_VERSION};
+COMMIT;
+"""
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+@dataclass(frozen=True)
+class IndexedVideo:
+    """A video as the index knows it: its record (probed frames/fps/size/sha256) and file state."""
+
+    record: VideoRecord
+    size: int
+    mtime_ns: int
+    duration: float | None = None
+    codec: str | None = None
+    status: str = "ok"
+    error: str | None = None
+
+    @property
+    def path(self) -> str:
+        return self.record.path
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class VideoIndex:
+    """The SQLite index of one dataset root (``<root>/.ttdf/index.sqlite``)."""
+
+    def __init__(self, root: Path, connection: sqlite3.Connection):
+        self.root = root
+        self.path = root / INDEX_FILE
+        self._conn = connection
+
+    @classmethod
+    def open(cls, root: str | Path, *, create: bool = False) -> "VideoIndex":
+        """Open the index, creating an empty one when ``create``; refuse corrupt or newer files."""
+        root = Path(root)
+        db = root / INDEX_FILE
+        if not create and not db.exists():
+            raise IndexDatabaseError(f"no index at {db}; run `ttdf index --root {root}`")
+        if create:
+            try:
+                db.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise IndexDatabaseError(f"cannot create {db.parent} ({exc.strerror or exc}); check the "
+                                         "permissions of the dataset root") from exc
+        try:
+            conn = sqlite3.connect(str(db), timeout=30)
+        except sqlite3.Error as exc:
+            raise IndexDatabaseError(f"cannot open {db} ({exc}); check its permissions") from exc
+        index = cls(root, conn)
+        try:
+            index._prepare(create)
+        except BaseException:
+            conn.close()
+            raise
+        return index
+
+    def query(self, filt: VideoFilter | None = None, *, status: str | None = "ok") -> list[IndexedVideo]:
+        """Videos matching ``filt`` sorted by path; ``status=None`` returns good and bad ones."""
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM videos"
+        args: tuple = ()
+        if status is not None:
+            sql, args = sql + " WHERE status = ?", (status,)
+        with self._guard():
+            rows = self._conn.execute(sql + " ORDER BY path", args).fetchall()
+        videos = (_from_row(row) for row in rows)
+        return [v for v in videos if filt is None or filt.matches(v.record)]
+
+    def get(self, path: str) -> IndexedVideo | None:
+        with self._guard():
+            row = self._conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM videos WHERE path = ?", (path,)).fetchone()
+        return None if row is None else _from_row(row)
+
+    def upsert(self, videos: Iterable[IndexedVideo]) -> None:
+        """Insert or replace videos in one transaction."""
+        self._write((video, None) for video in videos)
+
+    def remove(self, paths: Iterable[str]) -> None:
+        with self._guard(), self._conn:
+            self._conn.executemany("DELETE FROM videos WHERE path = ?", ((p,) for p in paths))
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "VideoIndex":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- internals used by index_dataset ---------------------------------------------------
+
+    def _write(self, rows: Iterable[tuple[IndexedVideo, str | None]]) -> None:
+        values = [_to_row(video, key) for video, key in rows]
+        placeholders = ", ".join("?" * len(_COLUMNS))
+        with self._guard(), self._conn:
+            self._conn.executemany(f"INSERT OR REPLACE INTO videos ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
+                                   values)
+
+    def _states(self) -> dict[str, tuple]:
+        """``path -> (size, mtime_ns, source_key, has_sha256, status, error)`` for change detection."""
+        with self._guard():
+            rows = self._conn.execute("SELECT path, size, mtime_ns, source_key, sha256 IS NOT NULL, status, error "
+                                      "FROM videos").fetchall()
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+    def _clear(self) -> None:
+        with self._guard(), self._conn:
+            self._conn.execute("DELETE FROM videos")
+
+    def _prepare(self, create: bool) -> None:
+        with self._guard():
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if version > SCHEMA_VERSION:
+                raise IndexDatabaseError(
+                    f"{self.path} was written by a newer ttdf (index schema v{version}, this one reads up to "
+                    f"v{SCHEMA_VERSION}); upgrade ttdf, or run `ttdf index --rebuild --root {self.root}` to set it "
+                    "aside and rebuild")
+            if version == 0:
+                if tables:
+                    raise self._corrupt("not a ttdf index: unknown tables " + ", ".join(sorted(tables)))
+                if not create:
+                    raise IndexDatabaseError(f"the index at {self.path} is empty; run `ttdf index --root {self.root}`")
+                self._conn.executescript(_SCHEMA)
+                return
+            columns = {r[1] for r in self._conn.execute("PRAGMA table_info(videos)")}
+            missing = [c for c in _COLUMNS if c not in columns]
+            if missing:
+                raise self._corrupt(f"table videos lacks column(s) {', '.join(missing)}")
+
+    def _corrupt(self, why: object) -> IndexDatabaseError:
+        return IndexDatabaseError(f"{self.path} is corrupt ({why}); run `ttdf index --rebuild --root {self.root}`")
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn SQLite failures into one-line errors that say what to do."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "locked" in text or "busy" in text:
+                raise IndexDatabaseError(f"{self.path} is locked by another ttdf process; wait for it and "
+                                         "retry") from exc
+            if "readonly" in text or "unable to open" in text:
+                raise IndexDatabaseError(f"cannot write {self.path} ({text}); check its permissions") from exc
+            raise self._corrupt(text) from exc
+        except sqlite3.DatabaseError as exc:
+            raise self._corrupt(exc) from exc
+
+
+@dataclass
+class IndexReport:
+    """What one ``index_dataset`` run did; ``bad`` lists every bad file in scope, old or new."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    bad: list[tuple[str, str]] = field(default_factory=list)
+    removed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.added + self.updated + self.unchanged
+
+
+def index_dataset(root: str | Path, *, paths: Iterable[str] | None = None, workers: int = 2, rebuild: bool = False,
+                  checksums: bool = True, progress: bool = True) -> IndexReport:
+    """Probe new or changed video files below ``root`` and record them; ``paths`` limits the scan."""
+    root = Path(root)
+    if not root.is_dir():
+        raise TTDFError(f"dataset root {root} is not a directory; pass --root or run `ttdf synth`/`ttdf download`")
+    taxonomy = load_taxonomy()
+    manifest = _read_root_manifest(root, taxonomy)
+    if rebuild:
+        _reset_index(root)
+    report = IndexReport()
+    with VideoIndex.open(root, create=True) as index:
+        known = index._states()
+        rels, gone = _scope(root, taxonomy, paths, known)
+        if gone:
+            index.remove(gone)
+            report.removed = len(gone)
+        jobs: list[_Job] = []
+        for rel in rels:
+            meta, expected = _metadata(rel, manifest, taxonomy)
+            key = json.dumps([meta.to_dict() if meta else None, expected], sort_keys=True)
+            previous = known.get(rel)
+            if previous is not None and _unchanged(root / rel, previous, key, checksums):
+                report.unchanged += 1
+                if previous[4] == "bad":
+                    report.bad.append((rel, previous[5] or "bad"))
+                continue
+            jobs.append(_Job(rel, meta, expected, key, is_new=previous is None))
+        _probe_all(index, root, jobs, report, workers=workers, checksums=checksums, progress=progress)
+    report.bad.sort()
+    return report
+
+
+def find_video_files(root: str | Path, taxonomy: Taxonomy | None = None) -> list[str]:
+    """Relative POSIX paths of the video files below ``root``, skipping hidden folders and temp files."""
+    taxonomy = taxonomy or load_taxonomy()
+    root = Path(root)
+    extensions = {e.lower() for e in taxonomy.layout.video_extensions}
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # .ttdf/, download caches
+        here = Path(dirpath)
+        for name in filenames:
+            path = here / name
+            if Path(name).suffix.lower() in extensions and not is_temp_file(path):
+                found.append(path.relative_to(root).as_posix())
+    return sorted(found)
+
+
+def run_parallel(func: Callable[[_T], _R], items: Sequence[_T], *, workers: int = 2, progress: bool = True,
+                 desc: str = "") -> Iterator[tuple[_T, _R]]:
+    """Yield ``(item, func(item))`` as results arrive from a process pool (in-process when ``workers <= 1``).
+
+    Workers ignore SIGINT so that Ctrl-C reaches only the parent, which keeps what it has. The pool
+    uses the platform's default start method (fork on Linux): workers see the parent's module state.
+    Close the generator (``contextlib.closing``) to cancel what has not started.
+    """
+    with tqdm(total=len(items), desc=desc, unit="video", disable=not progress) as bar:
+        if workers <= 1 or len(items) <= 1:
+            for item in items:
+                result = func(item)
+                bar.update()
+                yield item, result
+            return
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(items)), initializer=_ignore_sigint)
+        try:
+            futures = {pool.submit(func, item): item for item in items}
+            for future in as_completed(futures):
+                bar.update()
+                yield futures[future], future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Job:
+    rel: str
+    meta: VideoRecord | None
+    expected_sha256: str | None
+    key: str
+    is_new: bool
+
+
+@dataclass(frozen=True)
+class _Probe:
+    size: int = 0
+    mtime_ns: int = 0
+    sha256: str | None = None
+    frames: int | None = None
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+    codec: str | None = None
+    error: str | None = None
+    vanished: bool = False
+
+
+def _probe_file(job: tuple[str, str, bool]) -> _Probe:
+    """Stat, hash and demux one file (runs in a worker process); never raises for a bad file."""
+    root, rel, checksums = job
+    path = Path(root) / rel
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return _Probe(vanished=True)
+    base = dict(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+    try:
+        base["sha256"] = sha256_file(path) if checksums else None
+    except OSError as exc:
+        return _Probe(**base, error=f"cannot read it ({exc.strerror or exc}); check its permissions")
+    try:
+        info = probe_video(path)
+    except VideoError as exc:
+        return _Probe(**base, error=exc.reason)
+    except Exception as exc:  # one odd file must not stop a 20k-video run
+        return _Probe(**base, error=f"unexpected error while probing ({type(exc).__name__}: {exc})")
+    return _Probe(**base, frames=info.frames, fps=info.fps, width=info.width, height=info.height,
+                  duration=info.duration, codec=info.codec)
+
+
+def _probe_all(index: VideoIndex, root: Path, jobs: list[_Job], report: IndexReport, *, workers: int,
+               checksums: bool, progress: bool) -> None:
+    pending: list[tuple[IndexedVideo, str | None]] = []
+    vanished: list[str] = []
+    last_commit = time.monotonic()
+    by_rel = {job.rel: job for job in jobs}
+    items = [(str(root), job.rel, checksums) for job in jobs]
+    try:
+        with contextlib.closing(run_parallel(_probe_file, items, workers=workers, progress=progress,
+                                             desc="index")) as results:
+            for (_, rel, _), probe in results:
+                job = by_rel[rel]
+                if probe.vanished:
+                    vanished.append(rel)
+                    continue
+                video = _indexed_video(job, probe)
+                pending.append((video, job.key))
+                if job.is_new:
+                    report.added += 1
+                else:
+                    report.updated += 1
+                if not video.ok:
+                    report.bad.append((rel, video.error or "bad"))
+                if len(pending) >= _BATCH_SIZE or time.monotonic() - last_commit >= _BATCH_SECONDS:
+                    index._write(pending)
+                    pending.clear()
+                    last_commit = time.monotonic()
+    finally:  # also on Ctrl-C: keep every finished probe so a rerun only does the rest
+        if pending:
+            index._write(pending)
+        if vanished:
+            index.remove(vanished)
+
+
+def _indexed_video(job: _Job, probe: _Probe) -> IndexedVideo:
+    errors = []
+    record = job.meta
+    if record is None:
+        errors.append(UNINFERABLE)
+        record = VideoRecord(path=job.rel, label="", method=None, config=None, identity_id="", pose_id="",
+                             split="", compression="")
+    if probe.error:
+        errors.append(probe.error)
+    if job.expected_sha256 and probe.sha256 and probe.sha256 != job.expected_sha256.lower():
+        errors.append(f"checksum mismatch: sha256 is {probe.sha256[:16]}... but manifest.csv says "
+                      f"{job.expected_sha256[:16]}...; re-download it")
+    record = record.with_(frames=probe.frames, fps=probe.fps, width=probe.width, height=probe.height,
+                          sha256=probe.sha256)
+    return IndexedVideo(record=record, size=probe.size, mtime_ns=probe.mtime_ns, duration=probe.duration,
+                        codec=probe.codec, status="bad" if errors else "ok", error="; ".join(errors) or None)
+
+
+def _read_root_manifest(root: Path, taxonomy: Taxonomy) -> dict[str, VideoRecord]:
+    path = root / taxonomy.layout.manifest
+    return {r.path: r for r in read_manifest(path, taxonomy)} if path.is_file() else {}
+
+
+def _metadata(rel: str, manifest: dict[str, VideoRecord], taxonomy: Taxonomy) -> tuple[VideoRecord | None, str | None]:
+    """The record a file should have (manifest first, else the layout convention) and its expected sha256."""
+    entry = manifest.get(rel)
+    if entry is not None:
+        return entry.with_(frames=None, fps=None, width=None, height=None, sha256=None), entry.sha256
+    return parse_relative_path(taxonomy, rel), None
+
+
+def _scope(root: Path, taxonomy: Taxonomy, paths: Iterable[str] | None, known: dict) -> tuple[list[str], list[str]]:
+    """Files to look at, and indexed paths that are gone from disk."""
+    if paths is None:
+        rels = find_video_files(root, taxonomy)
+        on_disk = set(rels)
+        return rels, sorted(p for p in known if p not in on_disk)
+    rels, gone = [], []
+    for rel in dict.fromkeys(check_relative_path(p, where="index paths") for p in paths):
+        if (root / rel).is_file():
+            rels.append(rel)
+        elif rel in known:
+            gone.append(rel)
+    return rels, gone
+
+
+def _unchanged(path: Path, previous: tuple, key: str, checksums: bool) -> bool:
+    size, mtime_ns, old_key, has_sha, _, _ = previous
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return False
+    return (stat.st_size == size and stat.st_mtime_ns == mtime_ns and old_key == key
+            and (has_sha or not checksums))
+
+
+def _reset_index(root: Path) -> None:
+    """For ``--rebuild``: empty a healthy index, or move a broken one aside (nothing is deleted)."""
+    db = root / INDEX_FILE
+    if not db.exists():
+        return
+    try:
+        with VideoIndex.open(root) as index:
+            index._clear()
+        return
+    except IndexDatabaseError:
+        pass
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = db.with_name(f"{db.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        target, n = db.with_name(f"{db.name}.corrupt-{stamp}-{n}"), n + 1
+    for suffix in ("", "-journal", "-wal", "-shm"):  # a stale journal must not be replayed into the new file
+        side = db.with_name(db.name + suffix)
+        if side.exists():
+            os.replace(side, target.with_name(target.name + suffix))
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _to_row(video: IndexedVideo, key: str | None) -> tuple:
+    if video.status not in ("ok", "bad"):
+        raise ValueError(f"status must be 'ok' or 'bad', got {video.status!r}")
+    r = video.record
+    path = check_relative_path(r.path, where="index")
+    return (path, *(getattr(r, c) for c in _RECORD_COLUMNS), video.size, video.mtime_ns, video.duration,
+            video.codec, video.status, video.error, key)
+
+
+def _from_row(row: tuple) -> IndexedVideo:
+    values = dict(zip(_COLUMNS, row))
+    record = VideoRecord(path=values["path"], **{c: values[c] for c in _RECORD_COLUMNS})
+    return IndexedVideo(record=record, size=values["size"], mtime_ns=values["mtime_ns"], duration=values["duration"],
+                        codec=values["codec"], status=values["status"], error=values["error"])
+
+
+__all__ = ["INDEX_FILE", "IndexReport", "IndexedVideo", "UNINFERABLE", "VideoIndex", "find_video_files",
+           "index_dataset", "run_parallel"]
