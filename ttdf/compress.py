@@ -15,7 +15,7 @@ import numpy as np
 
 from ttdf.errors import TTDFError
 from ttdf.fsutil import sha256_file
-from ttdf.importing import merge_into_manifest
+from ttdf.manifest import merge_into_manifest
 from ttdf.index import IndexReport, VideoIndex, index_dataset, run_parallel
 from ttdf.manifest import read_manifest
 from ttdf.records import VideoFilter, VideoRecord, relative_path

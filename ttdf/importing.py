@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from ttdf.errors import TTDFError
 from ttdf.fsutil import atomic_path, is_temp_file, resolve_inside, sha256_file
 from ttdf.index import IndexReport, index_dataset
-from ttdf.manifest import read_manifest, write_manifest
+from ttdf.manifest import merge_into_manifest, read_manifest
 from ttdf.records import VideoRecord, parse_relative_path
 from ttdf.taxonomy import Taxonomy, load_taxonomy
 
@@ -105,33 +105,6 @@ def import_dataset(src: str | Path, root: str | Path, *, mode: str = "copy", man
     if touched:
         report.index = index_dataset(root, paths=touched, workers=workers, progress=progress)
     return report
-
-
-def merge_into_manifest(root: str | Path, records: Iterable[VideoRecord], *, taxonomy: Taxonomy | None = None,
-                        complete: Iterable[VideoRecord] = ()) -> Path:
-    """Add ``records`` to ``<root>/manifest.csv`` (replacing rows with the same path), atomically.
-
-    ``complete`` are records whose files are already in place but may be missing from the manifest
-    (an interrupted run); they are added, with their checksum, only when absent.
-    """
-    taxonomy = taxonomy or load_taxonomy()
-    root = Path(root)
-    path = root / taxonomy.layout.manifest
-    rows = {r.path: r for r in (read_manifest(path, taxonomy) if path.exists() else [])}
-    changed = False
-    for record in complete:
-        if record.path not in rows:
-            digest = record.sha256 or sha256_file(root / record.path)
-            rows[record.path] = record.with_(sha256=digest)
-            changed = True
-    for record in records:
-        record.validate(taxonomy, where=str(path))
-        if rows.get(record.path) != record:
-            rows[record.path] = record
-            changed = True
-    if changed:
-        write_manifest(path, rows.values())
-    return path
 
 
 def _plan(src: Path, root: Path, taxonomy: Taxonomy, manifest: str | Path | None
@@ -227,4 +200,4 @@ def _check(source: Path, digest: str, expected: str | None) -> None:
                                 "the copy is damaged, fetch it again")
 
 
-__all__ = ["ImportReport", "MODES", "import_dataset", "merge_into_manifest"]
+__all__ = ["ImportReport", "MODES", "import_dataset"]

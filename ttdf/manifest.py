@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ttdf.errors import ManifestError
-from ttdf.fsutil import atomic_write_text
+from ttdf.fsutil import atomic_write_text, sha256_file
 from ttdf.records import RECORD_FIELDS, VideoRecord
 from ttdf.taxonomy import Taxonomy, load_taxonomy
 
@@ -104,3 +104,30 @@ def _row_to_record(row: dict, where: str) -> VideoRecord:
     values["identity_id"] = values["identity_id"] or ""
     values["pose_id"] = values["pose_id"] or values["identity_id"]
     return VideoRecord(**values)
+
+
+def merge_into_manifest(root: str | Path, records: Iterable[VideoRecord], *, taxonomy: Taxonomy | None = None,
+                        complete: Iterable[VideoRecord] = ()) -> Path:
+    """Add ``records`` to ``<root>/manifest.csv`` (replacing rows with the same path), atomically.
+
+    ``complete`` are records whose files are already in place but may be missing from the manifest
+    (an interrupted run); they are added, with their checksum, only when absent.
+    """
+    taxonomy = taxonomy or load_taxonomy()
+    root = Path(root)
+    path = root / taxonomy.layout.manifest
+    rows = {r.path: r for r in (read_manifest(path, taxonomy) if path.exists() else [])}
+    changed = False
+    for record in complete:
+        if record.path not in rows:
+            digest = record.sha256 or sha256_file(root / record.path)
+            rows[record.path] = record.with_(sha256=digest)
+            changed = True
+    for record in records:
+        record.validate(taxonomy, where=str(path))
+        if rows.get(record.path) != record:
+            rows[record.path] = record
+            changed = True
+    if changed:
+        write_manifest(path, rows.values())
+    return path

@@ -1,0 +1,330 @@
+"""``ttdf synth``: a small, deterministic, TT-DF-shaped dataset of procedural dance videos.
+
+Each source gets a real video (its identity dancing its own dance) and, per method and
+configuration, a fake: identity ``i`` re-rendered along the dance of source ``i`` ("same") or
+of another source of the same split ("cross"). Fakes share a subtle "diffusion re-rendering"
+trait (textures boil from frame to frame) plus one artefact per method, registered in
+:data:`ARTEFACTS`. Artefacts are temporal and a few grey levels / pixels strong; a single fake
+frame is drawn from the same distribution as a real one.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ttdf import synth_render as sr
+from ttdf.errors import TTDFError
+from ttdf.fsutil import atomic_write_text, sha256_file
+from ttdf.manifest import write_manifest
+from ttdf.records import VideoRecord, relative_path
+from ttdf.taxonomy import Taxonomy, load_taxonomy
+from ttdf.video import encode_video, probe_video
+
+SYNTH_VERSION = 1  # bump when the rendering changes, so old roots are not silently mixed with new videos
+STAMP_FILE = ".ttdf/synth.json"
+COMPRESSION = "raw"
+PRESET = "veryfast"  # lossless at crf 0 whatever the preset; only the file size changes
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    sources: int = 9
+    frames: int = 32
+    fps: float = 15.0
+    width: int = 96
+    height: int = 128
+    seed: int = 0
+    methods: tuple[str, ...] | None = None
+    configs: tuple[str, ...] | None = None
+    split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    crf: int = 0
+    artifact_strength: float = 1.0
+
+    def validate(self, taxonomy: Taxonomy) -> "SynthConfig":
+        """Raise a :class:`TTDFError` naming the bad option; return self."""
+        checks = [
+            (self.sources >= 1, f"sources must be >= 1 (got {self.sources})"),
+            (self.frames >= 2, f"frames must be >= 2 (got {self.frames})"),
+            (self.fps > 0, f"fps must be > 0 (got {self.fps})"),
+            (self.width >= 16 and self.height >= 16 and self.width % 2 == 0 and self.height % 2 == 0,
+             f"size {self.width}x{self.height} must be even numbers >= 16 (H.264 yuv420p), e.g. 96x128"),
+            (0 <= self.crf <= 51, f"crf must be in 0..51 (got {self.crf})"),
+            (self.artifact_strength >= 0, f"artifact_strength must be >= 0 (got {self.artifact_strength})"),
+            (len(self.split_fractions) == len(taxonomy.splits) and min(self.split_fractions) >= 0
+             and sum(self.split_fractions) > 0,
+             f"split_fractions {self.split_fractions} must be {len(taxonomy.splits)} non-negative numbers "
+             f"({'/'.join(taxonomy.splits)}) with a positive sum"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise TTDFError(f"synth: {message}")
+        for name, chosen, known in (("method", self.methods, taxonomy.methods), ("config", self.configs, taxonomy.configs)):
+            unknown = [v for v in chosen or () if v not in known]
+            if unknown:
+                raise TTDFError(f"synth: unknown {name}(s) {unknown}; choose from {list(known)}")
+        for method in self.methods or taxonomy.methods:
+            if method not in ARTEFACTS:
+                raise TTDFError(f"synth: method {method!r} has no registered artefact; add one with "
+                                f"@register_artefact({method!r}) in ttdf/synth.py or pass --methods without it")
+        return self
+
+    def content_key(self) -> dict:
+        """The options that change a video's bytes (methods/configs only choose which videos exist)."""
+        return dict(version=SYNTH_VERSION, sources=self.sources, frames=self.frames, fps=self.fps, width=self.width,
+                    height=self.height, seed=self.seed, split_fractions=list(self.split_fractions), crf=self.crf,
+                    artifact_strength=self.artifact_strength)
+
+
+# --------------------------------------------------------------------------- forgery artefacts
+
+ArtefactFn = Callable[[sr.Track, sr.Appearance, np.random.Generator, float], None]
+ARTEFACTS: dict[str, ArtefactFn] = {}
+
+
+def register_artefact(method: str) -> Callable[[ArtefactFn], ArtefactFn]:
+    """Register the function that adds ``method``'s dominant artefact to a fake's :class:`Track`."""
+    def decorator(fn: ArtefactFn) -> ArtefactFn:
+        ARTEFACTS[method] = fn
+        return fn
+    return decorator
+
+
+def _rerender(track: sr.Track, app: sr.Appearance, rng: np.random.Generator, s: float) -> None:
+    """Shared by every method: appearance regenerated each frame, so texture and backdrop boil."""
+    frames, limbs = track.colour_gain.shape
+    track.tex_shift += rng.normal(0, 0.35 * s, (frames, limbs, 2))
+    track.tex_rot += rng.normal(0, 0.01 * s, (frames, limbs))
+    track.colour_gain *= 1 + rng.normal(0, 0.01 * s, (frames, limbs))
+    track.width_delta += rng.normal(0, 0.2 * s, (frames, limbs))
+    track.bg_shade = rng.normal(0, 0.8 * s, (frames, 3, 3))
+
+
+@register_artefact("magicanimate")
+def _flicker_and_wobble(track: sr.Track, app: sr.Appearance, rng: np.random.Generator, s: float) -> None:
+    """Per-frame brightness/contrast flicker and a slowly wobbling, non-rigid background."""
+    frames = track.frames
+    track.offset += rng.normal(0, 1.0 * s, frames)
+    track.gain *= 1 + rng.normal(0, 0.008 * s, frames)
+    t = np.arange(frames)[:, None, None, None] / track.fps
+    grid = (3, 3, 2)
+    amplitude = rng.uniform(0.6, 1.6, grid) * s
+    rate, phase = rng.uniform(0.3, 1.0, grid), rng.uniform(0, 2 * np.pi, grid)
+    track.bg_warp = amplitude * np.sin(2 * np.pi * rate * t + phase)
+
+
+@register_artefact("animateanyone")
+def _sliding_texture_and_smeared_extremities(track: sr.Track, app: sr.Appearance, rng: np.random.Generator,
+                                             s: float) -> None:
+    """Clothing texture lags behind its limb (slides over the body); hands and feet smeared."""
+    origins, angles = sr.limb_frames(app, track)
+    lag_o, lag_a = origins.copy(), np.unwrap(angles, axis=0)
+    keep = np.exp(-1 / rng.uniform(2.5, 5.0))  # texture follows its limb with a few frames' delay
+    for t in range(1, track.frames):
+        lag_o[t] = keep * lag_o[t - 1] + (1 - keep) * origins[t]
+        lag_a[t] = keep * lag_a[t - 1] + (1 - keep) * lag_a[t]
+    anchor = min(0.6 * s, 1.0)
+    behind = anchor * (lag_o - origins)
+    behind *= np.minimum(1.0, 2.5 * max(s, 1e-6) / (np.linalg.norm(behind, axis=-1, keepdims=True) + 1e-6))
+    cos, sin = np.cos(angles), np.sin(angles)  # express the world offset in each limb's frame
+    along, across = behind[..., 0] * cos + behind[..., 1] * sin, behind[..., 1] * cos - behind[..., 0] * sin
+    track.tex_shift -= np.stack([along, across], axis=-1)
+    track.tex_rot -= np.clip(anchor * (lag_a - np.unwrap(angles, axis=0)), -0.08 * s, 0.08 * s)
+    track.extremity_blur += (0.8 + rng.uniform(0, 0.4, track.extremity_blur.shape)) * s
+
+
+@register_artefact("magicdance")
+def _jittery_motion(track: sr.Track, app: sr.Appearance, rng: np.random.Generator, s: float) -> None:
+    """High-frequency joint noise (trembling limbs) and occasional limb-length changes."""
+    track.angles += rng.normal(0, 0.03 * s, track.angles.shape)
+    track.hip += rng.normal(0, 0.35 * s / app.fig, track.hip.shape)
+    stretch = rng.random(track.length_scale.shape) < 0.2
+    track.length_scale *= 1 + stretch * rng.normal(0, 0.05 * s, track.length_scale.shape)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+@dataclass(frozen=True)
+class _Job:
+    record: VideoRecord
+    identity: int
+    pose: int
+
+
+def source_id(index: int) -> str:
+    return f"src{index:03d}"
+
+
+def source_splits(config: SynthConfig, taxonomy: Taxonomy | None = None) -> tuple[str, ...]:
+    """Split of every source: a seeded shuffle cut by ``split_fractions`` (largest remainder).
+
+    Every split gets at least one source when ``sources >= 3`` and two (so that "cross" has a
+    partner in every split) when ``sources >= 6``.
+    """
+    taxonomy = taxonomy or load_taxonomy()
+    n, names = config.sources, taxonomy.splits
+    fractions = np.asarray(config.split_fractions, float) / sum(config.split_fractions)
+    counts = np.floor(fractions * n).astype(int)
+    for i in np.argsort(-(fractions * n - counts), kind="stable")[: n - counts.sum()]:
+        counts[i] += 1
+    floor = 2 if n >= 2 * len(names) else 1 if n >= len(names) else 0
+    for i in range(len(names)):
+        while counts[i] < floor and fractions[i] > 0:
+            counts[int(np.argmax(counts))] -= 1
+            counts[i] += 1
+    order = np.random.default_rng(_seed(config.seed, "splits")).permutation(n)
+    splits = [""] * n
+    for position, source in enumerate(order):
+        splits[source] = names[int(np.searchsorted(np.cumsum(counts), position, side="right"))]
+    return tuple(splits)
+
+
+def cross_partner(index: int, splits: tuple[str, ...]) -> int | None:
+    """The next source of the same split (cyclic), or None when the split has only this one."""
+    members = [i for i, split in enumerate(splits) if split == splits[index]]
+    partner = members[(members.index(index) + 1) % len(members)]
+    return None if partner == index else partner
+
+
+def plan_videos(config: SynthConfig = SynthConfig(), taxonomy: Taxonomy | None = None) -> list[VideoRecord]:
+    """The records ``synthesize`` writes (without frame counts and checksums), in order."""
+    return [job.record for job in _plan(config, taxonomy or load_taxonomy())]
+
+
+def _plan(config: SynthConfig, taxonomy: Taxonomy) -> list[_Job]:
+    config.validate(taxonomy)
+    splits = source_splits(config, taxonomy)
+    jobs = []
+    for i, split in enumerate(splits):
+        jobs.append(_job(taxonomy, split, i, i, "real", None, None))
+        for method in config.methods or taxonomy.methods:
+            for kind in config.configs or taxonomy.configs:
+                pose = i if kind == "same" else cross_partner(i, splits)
+                if pose is not None:  # a lone source in its split has no cross partner: skipped
+                    jobs.append(_job(taxonomy, split, i, pose, "fake", method, kind))
+    return jobs
+
+
+def _job(taxonomy: Taxonomy, split: str, identity: int, pose: int, label: str, method: str | None,
+         config: str | None) -> _Job:
+    ids = dict(identity_id=source_id(identity), pose_id=source_id(pose))
+    rel = relative_path(taxonomy, label=label, split=split, compression=COMPRESSION, method=method, config=config, **ids)
+    record = VideoRecord(path=rel, label=label, method=method, config=config, split=split, compression=COMPRESSION, **ids)
+    return _Job(record, identity, pose)
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _seed(seed: int, *parts: str | int) -> np.random.SeedSequence:
+    """Independent, order-free streams: names are hashed, so adding a method changes no other video."""
+    return np.random.SeedSequence([seed & 0xFFFFFFFF] + [zlib.crc32(p.encode()) if isinstance(p, str) else p
+                                                        for p in parts])
+
+
+def build_scene(config: SynthConfig, identity: int, pose: int, method: str | None = None,
+                kind: str | None = None) -> tuple[sr.Appearance, sr.Track]:
+    """Identity ``identity`` dancing the dance of ``pose``, with ``method``'s artefacts when given."""
+    app = sr.make_appearance(_rng(config.seed, "identity", identity), config.width, config.height)
+    motion = sr.make_motion(_rng(config.seed, "motion", pose), config.frames, config.fps)
+    track = sr.Track.from_motion(motion, config.fps)
+    if method is not None:
+        if method not in ARTEFACTS:
+            raise TTDFError(f"synth: method {method!r} has no registered artefact; add one with "
+                            f"@register_artefact({method!r}) in ttdf/synth.py")
+        rng = _rng(config.seed, "artefact", *_video_tag(identity, pose, method, kind))
+        _rerender(track, app, rng, config.artifact_strength)
+        ARTEFACTS[method](track, app, rng, config.artifact_strength)
+    return app, track
+
+
+def render_video(config: SynthConfig, identity: int, pose: int, method: str | None = None,
+                 kind: str | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(RGB uint8 frame, person alpha) of one video (real when ``method`` is None): what gets encoded."""
+    app, track = build_scene(config, identity, pose, method, kind)
+    sensor = _rng(config.seed, "sensor", *_video_tag(identity, pose, method, kind))
+    return sr.render(app, track, config.width, config.height, sensor)
+
+
+def _video_tag(identity: int, pose: int, method: str | None, kind: str | None) -> tuple:
+    return ("real", identity) if method is None else ("fake", identity, pose, method, kind or "")
+
+
+def _rng(seed: int, *parts: str | int) -> np.random.Generator:
+    return np.random.default_rng(_seed(seed, *parts))
+
+
+def _run_job(root: str, config: SynthConfig, job: _Job) -> tuple[VideoRecord, bool]:
+    """Write one video unless it exists (atomic writes: an existing file is complete)."""
+    target = Path(root) / job.record.path
+    written = not target.exists()
+    if written:
+        frames = render_video(config, job.identity, job.pose, job.record.method, job.record.config)
+        encode_video(target, (frame for frame, _ in frames), fps=config.fps, crf=config.crf, preset=PRESET)
+    info = probe_video(target)
+    record = job.record.with_(frames=info.frames, fps=config.fps, width=info.width, height=info.height,
+                              sha256=sha256_file(target))
+    return record, written
+
+
+def synthesize(root: str | Path, config: SynthConfig = SynthConfig(), *, workers: int = 1,
+               progress: bool = True) -> list[VideoRecord]:
+    """Write the dataset under ``root`` plus its manifest; videos already there are kept (resume)."""
+    taxonomy = load_taxonomy()
+    root = Path(root)
+    jobs = _plan(config, taxonomy)
+    _check_stamp(root, config)
+    results: dict[int, VideoRecord] = {}
+    bar = tqdm(total=len(jobs), desc="synth", unit="video", disable=not progress)
+    try:
+        if workers <= 1:
+            for i, job in enumerate(jobs):
+                results[i] = _run_job(str(root), config, job)[0]
+                bar.update()
+        else:
+            context = multiprocessing.get_context("spawn")  # no inherited threads or locks
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                futures = {pool.submit(_run_job, str(root), config, job): i for i, job in enumerate(jobs)}
+                try:
+                    for future in as_completed(futures):
+                        results[futures[future]] = future.result()[0]
+                        bar.update()
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+    finally:
+        bar.close()
+    records = [results[i] for i in range(len(jobs))]
+    write_manifest(root / taxonomy.layout.manifest, records)
+    return records
+
+
+def _check_stamp(root: Path, config: SynthConfig) -> None:
+    """Refuse to resume into a root synthesised with other content options (videos would mix)."""
+    stamp = root / STAMP_FILE
+    key = config.content_key()
+    if stamp.exists():
+        try:
+            previous = json.loads(stamp.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise TTDFError(f"{stamp}: unreadable synth stamp ({exc}); delete it if the videos under {root} "
+                            "came from the same options") from exc
+        if previous != key:
+            changed = sorted(k for k in set(key) | set(previous) if key.get(k) != previous.get(k))
+            raise TTDFError(f"{stamp}: {root} was synthesised with other options ({', '.join(changed)} differ: "
+                            f"{ {k: previous.get(k) for k in changed} }); rerun with those, use another --root, "
+                            "or delete the root")
+    else:
+        atomic_write_text(stamp, json.dumps(key, indent=2, sort_keys=True) + "\n")
+
+
+__all__ = ["ARTEFACTS", "SynthConfig", "build_scene", "cross_partner", "plan_videos", "register_artefact", "render_video",
+           "source_id", "source_splits", "synthesize"]
