@@ -1,0 +1,77 @@
+"""Per-frame timm feature extractors, and how a flow field becomes a backbone input."""
+from __future__ import annotations
+
+import torch
+import timm
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from torch import nn
+from torchvision.utils import flow_to_image
+
+from ttdf.errors import DownloadError, TTDFError
+
+FLOW_INPUTS = ("image", "field")
+
+
+def create_backbone(name: str, *, pretrained: bool = False, in_chans: int = 3) -> nn.Module:
+    """``timm.create_model(name, num_classes=0)`` (globally pooled features) with actionable errors."""
+    if not timm.is_model(name):
+        raise TTDFError(f"unknown timm backbone {name!r}; pick one from timm.list_models(), e.g. "
+                        "'mobilenetv3_small_100' or 'resnet18'")
+    try:
+        return timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=in_chans)
+    except Exception as err:  # timm surfaces hub/HTTP/file errors under many types
+        if not pretrained:
+            raise
+        reason = (str(err).strip().splitlines() or [""])[0]
+        raise DownloadError(f"could not fetch pretrained timm weights for {name!r} ({type(err).__name__}: "
+                            f"{reason}); pass pretrained=False, or download them once online into the "
+                            "Hugging Face cache (HF_HOME) and set HF_HUB_OFFLINE=1") from err
+
+
+class FrameEncoder(nn.Module):
+    """Runs a 2D backbone on every frame: (B, T, C, H, W) -> (B, T, out_dim)."""
+
+    def __init__(self, name: str, *, pretrained: bool = False, in_chans: int = 3):
+        super().__init__()
+        self.backbone = create_backbone(name, pretrained=pretrained, in_chans=in_chans)
+        # head_hidden_size differs from num_features for nets with a pre-logits conv (MobileNetV3, LCNet)
+        self.out_dim = int(getattr(self.backbone, "head_hidden_size", None) or self.backbone.num_features)
+        cfg = getattr(self.backbone, "pretrained_cfg", None) or {}
+        self.mean = tuple(float(v) for v in cfg.get("mean", IMAGENET_DEFAULT_MEAN))
+        self.std = tuple(float(v) for v in cfg.get("std", IMAGENET_DEFAULT_STD))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        b, t = frames.shape[:2]
+        features = self.backbone(frames.flatten(0, 1))
+        return features.reshape(b, t, -1)
+
+
+def flow_to_input(flow: torch.Tensor, mode: str, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """Turn a (B, T, 2, H, W) pixel flow into a backbone input.
+
+    ``"image"``: the Middlebury colour wheel of ``torchvision.utils.flow_to_image``, normalised per
+    frame (torchvision would normalise by the batch maximum, making a clip's input depend on its
+    batch-mates), then standardised like an RGB image. ``"field"``: the raw 2-channel field,
+    compressed with a signed log so large motions do not saturate the first layer.
+    """
+    flow = flow.float()
+    if mode == "field":
+        return torch.sign(flow) * torch.log1p(flow.abs())
+    if mode != "image":
+        raise TTDFError(f"flow_input={mode!r} is not one of {', '.join(FLOW_INPUTS)}")
+    b, t = flow.shape[:2]
+    frames = flow.flatten(0, 1)
+    with torch.no_grad():
+        norm = frames.square().sum(1, keepdim=True).sqrt().amax(dim=(2, 3), keepdim=True)
+        # every non-static frame now has max norm 1, so torchvision's batch-wide division is by 1
+        unit = torch.where(norm > 1e-6, frames / norm.clamp_min(1e-6), torch.zeros_like(frames))
+        image = flow_to_image(unit).float().div_(255.0)
+    m = torch.tensor(mean, device=image.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=image.device).view(1, -1, 1, 1)
+    return ((image - m) / s).reshape(b, t, 3, *image.shape[-2:])
+
+
+def flow_in_chans(mode: str) -> int:
+    if mode not in FLOW_INPUTS:
+        raise TTDFError(f"flow_input={mode!r} is not one of {', '.join(FLOW_INPUTS)}")
+    return 3 if mode == "image" else 2
