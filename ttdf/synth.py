@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from ttdf import synth_render as sr
 from ttdf.errors import TTDFError
 from ttdf.fsutil import atomic_write_text, sha256_file
-from ttdf.manifest import write_manifest
+from ttdf.manifest import merge_into_manifest
 from ttdf.records import VideoRecord, relative_path
 from ttdf.taxonomy import Taxonomy, load_taxonomy
 from ttdf.video import encode_video, probe_video
@@ -53,7 +53,7 @@ class SynthConfig:
         checks = [
             (self.sources >= 1, f"sources must be >= 1 (got {self.sources})"),
             (self.frames >= 2, f"frames must be >= 2 (got {self.frames})"),
-            (self.fps > 0, f"fps must be > 0 (got {self.fps})"),
+            (0 < self.fps < float("inf"), f"fps must be a positive number (got {self.fps})"),
             (self.width >= 16 and self.height >= 16 and self.width % 2 == 0 and self.height % 2 == 0,
              f"size {self.width}x{self.height} must be even numbers >= 16 (H.264 yuv420p), e.g. 96x128"),
             (0 <= self.crf <= 51, f"crf must be in 0..51 (got {self.crf})"),
@@ -66,14 +66,13 @@ class SynthConfig:
         for ok, message in checks:
             if not ok:
                 raise TTDFError(f"synth: {message}")
-        for name, chosen, known in (("method", self.methods, taxonomy.methods), ("config", self.configs, taxonomy.configs)):
+        for name, chosen, known in (("method", self.methods, taxonomy.methods),
+                                    ("config", self.configs, taxonomy.configs)):
             unknown = [v for v in chosen or () if v not in known]
             if unknown:
                 raise TTDFError(f"synth: unknown {name}(s) {unknown}; choose from {list(known)}")
         for method in self.methods or taxonomy.methods:
-            if method not in ARTEFACTS:
-                raise TTDFError(f"synth: method {method!r} has no registered artefact; add one with "
-                                f"@register_artefact({method!r}) in ttdf/synth.py or pass --methods without it")
+            _artefact(method)
         return self
 
     def content_key(self) -> dict:
@@ -95,6 +94,14 @@ def register_artefact(method: str) -> Callable[[ArtefactFn], ArtefactFn]:
         ARTEFACTS[method] = fn
         return fn
     return decorator
+
+
+def _artefact(method: str) -> ArtefactFn:
+    try:
+        return ARTEFACTS[method]
+    except KeyError:
+        raise TTDFError(f"synth: method {method!r} has no registered artefact; add one with "
+                        f"@register_artefact({method!r}) in ttdf/synth.py, or pass --methods without it") from None
 
 
 def _rerender(track: sr.Track, app: sr.Appearance, rng: np.random.Generator, s: float) -> None:
@@ -216,9 +223,8 @@ def _plan(config: SynthConfig, taxonomy: Taxonomy) -> list[_Job]:
 def _job(taxonomy: Taxonomy, split: str, identity: int, pose: int, label: str, method: str | None,
          config: str | None) -> _Job:
     ids = dict(identity_id=source_id(identity), pose_id=source_id(pose))
-    rel = relative_path(taxonomy, label=label, split=split, compression=COMPRESSION, method=method, config=config, **ids)
-    record = VideoRecord(path=rel, label=label, method=method, config=config, split=split, compression=COMPRESSION, **ids)
-    return _Job(record, identity, pose)
+    where = dict(label=label, method=method, config=config, split=split, compression=COMPRESSION, **ids)
+    return _Job(VideoRecord(path=relative_path(taxonomy, **where), **where), identity, pose)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -226,7 +232,7 @@ def _job(taxonomy: Taxonomy, split: str, identity: int, pose: int, label: str, m
 
 def _seed(seed: int, *parts: str | int) -> np.random.SeedSequence:
     """Independent, order-free streams: names are hashed, so adding a method changes no other video."""
-    return np.random.SeedSequence([seed & 0xFFFFFFFF] + [zlib.crc32(p.encode()) if isinstance(p, str) else p
+    return np.random.SeedSequence([seed % 2**64] + [zlib.crc32(p.encode()) if isinstance(p, str) else p
                                                         for p in parts])
 
 
@@ -237,12 +243,10 @@ def build_scene(config: SynthConfig, identity: int, pose: int, method: str | Non
     motion = sr.make_motion(_rng(config.seed, "motion", pose), config.frames, config.fps)
     track = sr.Track.from_motion(motion, config.fps)
     if method is not None:
-        if method not in ARTEFACTS:
-            raise TTDFError(f"synth: method {method!r} has no registered artefact; add one with "
-                            f"@register_artefact({method!r}) in ttdf/synth.py")
+        artefact = _artefact(method)
         rng = _rng(config.seed, "artefact", *_video_tag(identity, pose, method, kind))
         _rerender(track, app, rng, config.artifact_strength)
-        ARTEFACTS[method](track, app, rng, config.artifact_strength)
+        artefact(track, app, rng, config.artifact_strength)
     return app, track
 
 
@@ -262,22 +266,25 @@ def _rng(seed: int, *parts: str | int) -> np.random.Generator:
     return np.random.default_rng(_seed(seed, *parts))
 
 
-def _run_job(root: str, config: SynthConfig, job: _Job) -> tuple[VideoRecord, bool]:
+def _run_job(root: str, config: SynthConfig, job: _Job) -> VideoRecord:
     """Write one video unless it exists (atomic writes: an existing file is complete)."""
     target = Path(root) / job.record.path
-    written = not target.exists()
-    if written:
+    if not target.exists():
         frames = render_video(config, job.identity, job.pose, job.record.method, job.record.config)
-        encode_video(target, (frame for frame, _ in frames), fps=config.fps, crf=config.crf, preset=PRESET)
+        encode_video(target, (frame for frame, _ in frames), fps=config.fps, crf=config.crf, preset=PRESET, threads=1)
     info = probe_video(target)
-    record = job.record.with_(frames=info.frames, fps=config.fps, width=info.width, height=info.height,
-                              sha256=sha256_file(target))
-    return record, written
+    return job.record.with_(frames=info.frames, fps=config.fps, width=info.width, height=info.height,
+                            sha256=sha256_file(target))
 
 
 def synthesize(root: str | Path, config: SynthConfig = SynthConfig(), *, workers: int = 1,
                progress: bool = True) -> list[VideoRecord]:
-    """Write the dataset under ``root`` plus its manifest; videos already there are kept (resume)."""
+    """Write the dataset under ``root`` and its manifest; return this config's records.
+
+    Videos already on disk are kept (writes are atomic, so an existing file is complete): an
+    interrupted run resumes. The records are merged into ``<root>/manifest.csv``, so rows other
+    commands added (``ttdf compress`` outputs, earlier ``--methods``) stay.
+    """
     taxonomy = load_taxonomy()
     root = Path(root)
     jobs = _plan(config, taxonomy)
@@ -285,17 +292,17 @@ def synthesize(root: str | Path, config: SynthConfig = SynthConfig(), *, workers
     results: dict[int, VideoRecord] = {}
     bar = tqdm(total=len(jobs), desc="synth", unit="video", disable=not progress)
     try:
-        if workers <= 1:
+        if workers <= 1 or len(jobs) <= 1:
             for i, job in enumerate(jobs):
-                results[i] = _run_job(str(root), config, job)[0]
+                results[i] = _run_job(str(root), config, job)
                 bar.update()
         else:
             context = multiprocessing.get_context("spawn")  # no inherited threads or locks
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
                 futures = {pool.submit(_run_job, str(root), config, job): i for i, job in enumerate(jobs)}
                 try:
                     for future in as_completed(futures):
-                        results[futures[future]] = future.result()[0]
+                        results[futures[future]] = future.result()
                         bar.update()
                 except BaseException:
                     pool.shutdown(wait=True, cancel_futures=True)
@@ -303,7 +310,7 @@ def synthesize(root: str | Path, config: SynthConfig = SynthConfig(), *, workers
     finally:
         bar.close()
     records = [results[i] for i in range(len(jobs))]
-    write_manifest(root / taxonomy.layout.manifest, records)
+    merge_into_manifest(root, records, taxonomy=taxonomy)
     return records
 
 
@@ -319,12 +326,12 @@ def _check_stamp(root: Path, config: SynthConfig) -> None:
                             "came from the same options") from exc
         if previous != key:
             changed = sorted(k for k in set(key) | set(previous) if key.get(k) != previous.get(k))
-            raise TTDFError(f"{stamp}: {root} was synthesised with other options ({', '.join(changed)} differ: "
-                            f"{ {k: previous.get(k) for k in changed} }); rerun with those, use another --root, "
-                            "or delete the root")
+            was = ", ".join(f"{k} was {previous.get(k)!r}, now {key.get(k)!r}" for k in changed)
+            raise TTDFError(f"{stamp}: {root} was synthesised with other options ({was}); rerun with the old "
+                            "options, use another --root, or delete the root")
     else:
         atomic_write_text(stamp, json.dumps(key, indent=2, sort_keys=True) + "\n")
 
 
-__all__ = ["ARTEFACTS", "SynthConfig", "build_scene", "cross_partner", "plan_videos", "register_artefact", "render_video",
-           "source_id", "source_splits", "synthesize"]
+__all__ = ["ARTEFACTS", "SynthConfig", "build_scene", "cross_partner", "plan_videos", "register_artefact",
+           "render_video", "source_id", "source_splits", "synthesize"]

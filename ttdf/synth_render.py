@@ -11,7 +11,7 @@ with the limb.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -24,8 +24,10 @@ BONES = ("torso", "neck", "head", "upper_arm_l", "forearm_l", "hand_l", "upper_a
 # Drawn limbs, back to front: (name, keypoint a, keypoint b, material).
 LIMBS = (
     ("hair", "hair_a", "hair_b", "hair"),
-    ("thigh_l", "hip_l", "knee_l", "bottom"), ("shin_l", "knee_l", "ankle_l", "shin"), ("foot_l", "ankle_l", "toe_l", "shoes"),
-    ("thigh_r", "hip_r", "knee_r", "bottom"), ("shin_r", "knee_r", "ankle_r", "shin"), ("foot_r", "ankle_r", "toe_r", "shoes"),
+    ("thigh_l", "hip_l", "knee_l", "bottom"), ("shin_l", "knee_l", "ankle_l", "shin"),
+    ("foot_l", "ankle_l", "toe_l", "shoes"),
+    ("thigh_r", "hip_r", "knee_r", "bottom"), ("shin_r", "knee_r", "ankle_r", "shin"),
+    ("foot_r", "ankle_r", "toe_r", "shoes"),
     ("torso", "pelvis", "neck", "top"), ("neck", "neck", "chin", "skin"), ("head", "chin", "crown", "skin"),
     ("upper_arm_l", "shoulder_l", "elbow_l", "top"), ("forearm_l", "elbow_l", "wrist_l", "sleeve"),
     ("hand_l", "wrist_l", "tip_l", "skin"),
@@ -80,34 +82,30 @@ class Motion:
 class Track:
     """Everything the rasteriser reads per frame; forgery artefacts edit these arrays in place."""
 
-    angles: np.ndarray
-    hip: np.ndarray
-    camera: np.ndarray
+    angles: np.ndarray                # (T, len(ANGLES)) radians
+    hip: np.ndarray                   # (T, 2) figure heights
+    camera: np.ndarray                # (T, 3) pan x, pan y (frame heights), zoom
     fps: float
-    length_scale: np.ndarray = field(default=None)   # (T, bones)
-    width_delta: np.ndarray = field(default=None)    # (T, limbs) world pixels
-    tex_shift: np.ndarray = field(default=None)      # (T, limbs, 2) texture offset, world pixels
-    tex_rot: np.ndarray = field(default=None)        # (T, limbs) texture rotation, radians
-    colour_gain: np.ndarray = field(default=None)    # (T, limbs)
-    extremity_blur: np.ndarray = field(default=None)  # (T, 4) extra blur sigma of hands/feet, pixels
-    gain: np.ndarray = field(default=None)           # (T,) contrast around mid-grey
-    offset: np.ndarray = field(default=None)         # (T,) brightness, grey levels
-    bg_warp: np.ndarray | None = None                # (T, gh, gw, 2) background displacement, world pixels
-    bg_shade: np.ndarray | None = None               # (T, gh, gw) zero-mean background field, grey levels
-
-    def __post_init__(self) -> None:
-        frames, limbs = len(self.angles), len(LIMBS)
-        defaults = dict(length_scale=np.ones((frames, len(BONES))), width_delta=np.zeros((frames, limbs)),
-                        tex_shift=np.zeros((frames, limbs, 2)), tex_rot=np.zeros((frames, limbs)),
-                        colour_gain=np.ones((frames, limbs)), extremity_blur=np.zeros((frames, len(EXTREMITIES))),
-                        gain=np.ones(frames), offset=np.zeros(frames))
-        for name, value in defaults.items():
-            if getattr(self, name) is None:
-                setattr(self, name, value)
+    length_scale: np.ndarray          # (T, bones)
+    width_delta: np.ndarray           # (T, limbs) world pixels
+    tex_shift: np.ndarray             # (T, limbs, 2) texture offset in the limb's frame, world pixels
+    tex_rot: np.ndarray               # (T, limbs) texture rotation, radians
+    colour_gain: np.ndarray           # (T, limbs)
+    extremity_blur: np.ndarray        # (T, 4) blur sigma of hands/feet added to motion blur, pixels
+    gain: np.ndarray                  # (T,) contrast around mid-grey
+    offset: np.ndarray                # (T,) brightness, grey levels
+    bg_warp: np.ndarray | None = None   # (T, gh, gw, 2) smooth background displacement, world pixels
+    bg_shade: np.ndarray | None = None  # (T, gh, gw) zero-mean background brightness field, grey levels
 
     @classmethod
     def from_motion(cls, motion: Motion, fps: float) -> "Track":
-        return cls(angles=motion.angles.copy(), hip=motion.hip.copy(), camera=motion.camera.copy(), fps=fps)
+        """The track of a real video: the dance as filmed, nothing added."""
+        frames, limbs = len(motion.angles), len(LIMBS)
+        return cls(angles=motion.angles.copy(), hip=motion.hip.copy(), camera=motion.camera.copy(), fps=fps,
+                   length_scale=np.ones((frames, len(BONES))), width_delta=np.zeros((frames, limbs)),
+                   tex_shift=np.zeros((frames, limbs, 2)), tex_rot=np.zeros((frames, limbs)),
+                   colour_gain=np.ones((frames, limbs)), extremity_blur=np.zeros((frames, len(EXTREMITIES))),
+                   gain=np.ones(frames), offset=np.zeros(frames))
 
     @property
     def frames(self) -> int:
@@ -189,7 +187,8 @@ def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray
     horizon = int(height * rng.uniform(0.5, 0.75))
     ys = np.arange(height, dtype=np.float32)[:, None, None]
     if kind == "outdoor":
-        sky_top, sky_low = np.array([90, 140, 220]) * rng.uniform(0.7, 1.1), np.array([200, 220, 240]) * rng.uniform(0.8, 1.05)
+        sky_top = np.array([90, 140, 220]) * rng.uniform(0.7, 1.1)
+        sky_low = np.array([200, 220, 240]) * rng.uniform(0.8, 1.05)
         mix = np.clip(ys / horizon, 0, 1)
         img[:] = sky_top * (1 - mix) + sky_low * mix
         ground = _cloth_colour(rng) * 0.5 + np.array([60, 90, 50]) * 0.5
@@ -317,11 +316,11 @@ def keypoints(app: Appearance, track: Track) -> dict[str, np.ndarray]:
         thigh, shin = s * (angle[f"hip_{side}"] + 0.5 * bend), s * (angle[f"hip_{side}"] - 0.4 * bend)
         knee = hip + bone[f"thigh_{side}"] * short * _unit(thigh)
         ankle = knee + bone[f"shin_{side}"] * short * _unit(shin)
-        rel.update({f"hip_{side}": hip, f"knee_{side}": knee, f"ankle_{side}": ankle,
-                    f"toe_{side}": ankle + bone[f"foot_{side}"] * _unit(shin + s * (np.pi / 2 - angle[f"ankle_{side}"]))})
+        toe = ankle + bone[f"foot_{side}"] * _unit(shin + s * (np.pi / 2 - angle[f"ankle_{side}"]))  # points outwards
+        rel.update({f"hip_{side}": hip, f"knee_{side}": knee, f"ankle_{side}": ankle, f"toe_{side}": toe})
     foot_radius = app.radii[LIMB_NAMES.index("foot_l")].max()
     lowest = np.max([rel[k][:, 1] for k in ("ankle_l", "ankle_r", "toe_l", "toe_r")], axis=0) + foot_radius
-    pelvis = np.stack([app.base_x + app.fig * track.hip[:, 0], app.ground_y - lowest + app.fig * track.hip[:, 1]], axis=1)
+    pelvis = np.stack([app.base_x + app.fig * track.hip[:, 0], app.ground_y - lowest + app.fig * track.hip[:, 1]], 1)
     points = {name: pelvis + offset for name, offset in rel.items()}
     neck = pelvis + bone["torso"] * up
     head_dir = _unit(np.pi + lean + angle["head"])
@@ -337,7 +336,8 @@ def keypoints(app: Appearance, track: Track) -> dict[str, np.ndarray]:
         fore = upper + s * angle[f"elbow_{side}"]
         wrist = elbow + bone[f"forearm_{side}"] * _unit(fore)
         tip = wrist + bone[f"hand_{side}"] * _unit(fore + s * angle[f"wrist_{side}"])
-        points.update({f"shoulder_{side}": shoulder, f"elbow_{side}": elbow, f"wrist_{side}": wrist, f"tip_{side}": tip})
+        points.update({f"shoulder_{side}": shoulder, f"elbow_{side}": elbow, f"wrist_{side}": wrist,
+                       f"tip_{side}": tip})
     return points
 
 
@@ -367,20 +367,19 @@ def render(app: Appearance, track: Track, width: int, height: int,
     cams = centre + track.camera[:, :2] * height
     zooms = track.camera[:, 2]
     tips = np.stack([points[LIMBS[i][2]] for i in EXTREMITIES], axis=1)  # (T, 4, 2)
-    speed = np.linalg.norm(np.gradient(tips, axis=0), axis=-1) * zooms[:, None] if track.frames > 1 else np.zeros((1, 4))
+    speed = np.linalg.norm(np.gradient(tips, axis=0), axis=-1) * zooms[:, None]  # pixels per frame
     blur = np.sqrt(np.minimum(0.08 * speed, 1.5) ** 2 + track.extremity_blur ** 2)  # motion blur + artefact
     for t in range(track.frames):
         cam, zoom = cams[t], float(zooms[t])
         img = _backdrop(app, track, t, gx, gy, cam, zoom, centre)
         alpha = np.zeros((height, width), np.float32)
-        to_image = lambda p: (p[t] - cam) * zoom + centre  # noqa: E731
-        for i, (_, key_a, key_b, _) in enumerate(LIMBS):
+        ends = [((points[a][t] - cam) * zoom + centre, (points[b][t] - cam) * zoom + centre) for _, a, b, _ in LIMBS]
+        for i, (a, b) in enumerate(ends):
             radii = np.maximum(app.radii[i] + track.width_delta[t, i], 0.5) * zoom
-            _draw_limb(img, alpha, gx, gy, to_image(points[key_a]), to_image(points[key_b]), radii, app, i, track, t, zoom)
+            _draw_limb(img, alpha, gx, gy, a, b, radii, app, i, track, t, zoom)
         for j, i in enumerate(EXTREMITIES):
             if blur[t, j] > 0.25:
-                radii = app.radii[i] * zoom
-                _blur_capsule(img, gx, gy, to_image(points[LIMBS[i][1]]), to_image(points[LIMBS[i][2]]), radii, float(blur[t, j]))
+                _blur_capsule(img, gx, gy, *ends[i], app.radii[i] * zoom, float(blur[t, j]))
         img = (img - 128.0) * track.gain[t] + 128.0 + track.offset[t]
         img += rng.standard_normal(img.shape, dtype=np.float32) * app.noise_sigma
         yield np.clip(np.rint(img), 0, 255).astype(np.uint8), alpha
@@ -465,5 +464,6 @@ def _blur_capsule(img: np.ndarray, gx: np.ndarray, gy: np.ndarray, a: np.ndarray
     pad = int(np.ceil(3 * sigma)) + 1
     outer = (slice(max(ys.start - pad, 0), ys.stop + pad), slice(max(xs.start - pad, 0), xs.stop + pad))
     blurred = cv2.GaussianBlur(img[outer], (0, 0), sigma, borderType=cv2.BORDER_REFLECT101)
-    inner = blurred[ys.start - outer[0].start:ys.stop - outer[0].start, xs.start - outer[1].start:xs.stop - outer[1].start]
+    dy, dx = ys.start - outer[0].start, xs.start - outer[1].start
+    inner = blurred[dy:dy + ys.stop - ys.start, dx:dx + xs.stop - xs.start]
     img[box] = img[box] * (1 - weight) + inner * weight

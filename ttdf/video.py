@@ -82,14 +82,17 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
 
 
 def encode_video(path: str | Path, frames: Iterable[np.ndarray], *, fps: float, crf: int = 23,
-                 preset: str = DEFAULT_PRESET, codec: str = "libx264") -> int:
-    """Encode RGB uint8 frames to H.264 atomically (temp file, then rename); returns frames written."""
+                 preset: str = DEFAULT_PRESET, codec: str = "libx264", threads: int | None = None) -> int:
+    """Encode RGB uint8 frames to H.264 atomically (temp file, then rename); returns frames written.
+
+    ``threads=1`` makes the bytes independent of the machine's core count (x264 otherwise picks it).
+    """
     count = 0
     with atomic_path(path) as tmp:
         with av.open(str(tmp), mode="w") as container:
             stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(crf), "preset": preset}
+            stream.options = {"crf": str(crf), "preset": preset, **({"threads": str(threads)} if threads else {})}
             for array in frames:
                 if count == 0:
                     stream.height, stream.width = array.shape[:2]

@@ -1,0 +1,130 @@
+"""Training, resume, evaluation, prediction and DDP on a tiny indexed dataset (CPU, random weights)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.tiny_dataset import write_tiny_dataset
+from tofnet.cli import main as tofnet_main
+from tofnet.data import DataConfig
+from tofnet.evaluate import evaluate_checkpoint
+from tofnet.predict import predict_videos
+from tofnet.train import TrainConfig, train
+from ttdf.index import index_dataset
+from ttdf.records import VideoFilter
+
+REPO = Path(__file__).resolve().parent.parent
+TINY_MODEL = {"backbone": "mobilenetv3_small_050", "embed_dim": 32}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("tiny")
+    write_tiny_dataset(root, sources=6, frames=6, size=(32, 32))
+    index_dataset(root, workers=1, progress=False)
+    return root
+
+
+def _config(root: Path, out: Path, **changes) -> TrainConfig:
+    base = TrainConfig(root=str(root), out=str(out), model="tofnet", model_kwargs=dict(TINY_MODEL), epochs=2,
+                       batch_size=4, lr=1e-3, warmup_steps=1, seed=0, progress=False,
+                       data=DataConfig(size=(32, 32), clip_len=3, train_clips_per_video=1, eval_clips_per_video=2))
+    return replace(base, **changes)
+
+
+def test_train_writes_checkpoints_metrics_and_run_config(dataset, tmp_path):
+    best = train(_config(dataset, tmp_path / "run"))
+    run = tmp_path / "run"
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1]
+    assert all(r["train_loss"] > 0 and r["val_n"] > 0 for r in rows)
+    for folder in ("best", "last"):
+        config = json.loads((run / folder / "config.json").read_text())
+        assert config["model"]["name"] == "tofnet" and config["data"]["clip_len"] == 3
+        assert (run / folder / "model.safetensors").exists()
+    resolved = json.loads((run / "run_config.json").read_text())
+    assert resolved["data"]["size"] == [32, 32] and resolved["seed"] == 0
+    assert set(best) >= {"acc", "auc", "eer", "ap"}
+
+
+def test_resume_continues_the_same_run(dataset, tmp_path):
+    train(_config(dataset, tmp_path / "straight", epochs=2))
+    train(_config(dataset, tmp_path / "resumed", epochs=1))
+    train(_config(dataset, tmp_path / "resumed", epochs=2, resume=True))
+    straight = load_file(tmp_path / "straight" / "last" / "model.safetensors")
+    resumed = load_file(tmp_path / "resumed" / "last" / "model.safetensors")
+    assert straight.keys() == resumed.keys()
+    for key in straight:
+        torch.testing.assert_close(straight[key], resumed[key], msg=key)
+    rows = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["epoch"] for r in rows] == [0, 1]
+
+
+def test_holdout_leaving_no_method_is_refused(dataset, tmp_path):
+    from ttdf.errors import TTDFError
+    with pytest.raises(TTDFError, match="no training method"):
+        train(_config(dataset, tmp_path / "x", train_methods=("magicdance",), holdout_methods=("magicdance",)))
+
+
+def test_evaluate_and_predict(dataset, tmp_path):
+    train(_config(dataset, tmp_path / "run", epochs=1, model="rgb_frame", model_kwargs={"backbone": "mobilenetv3_small_050"}))
+    checkpoint = tmp_path / "run" / "best"
+    report = evaluate_checkpoint(checkpoint, dataset, VideoFilter(splits=("test",)), out_dir=tmp_path / "eval")
+    assert report["video"]["n"] == report["video"]["n_real"] + report["video"]["n_fake"] > 0
+    assert report["clip"]["n"] == 2 * report["video"]["n"]  # eval_clips_per_video == 2
+    assert {"report.json", "report.md", "roc.png"} <= {p.name for p in (tmp_path / "eval").iterdir()}
+
+    outside = tmp_path / "outside.mp4"
+    outside.write_bytes(next(dataset.glob("real/raw/test/*.mp4")).read_bytes())
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 50)
+    good, bad = predict_videos([outside, corrupt], checkpoint)
+    assert 0.0 <= good.prob_fake <= 1.0 and len(good.clip_probs) == 2 and good.error is None
+    assert bad.prob_fake is None and "corrupt.mp4" in bad.error
+
+
+def test_predict_cli_json_and_exit_code(dataset, tmp_path, capsys):
+    train(_config(dataset, tmp_path / "run", epochs=1, model="flow_only", model_kwargs={"backbone": "mobilenetv3_small_050"}))
+    video = next(dataset.glob("fake/*/*/raw/test/*.mp4"))
+    assert tofnet_main(["predict", str(video), "--checkpoint", str(tmp_path / "run" / "best"), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload[0]["path"] == str(video) and payload[0]["label"] in ("real", "fake")
+    assert tofnet_main(["predict", str(tmp_path / "missing.mp4"), "--checkpoint", str(tmp_path / "run" / "best")]) == 1
+    assert "file not found" in capsys.readouterr().out
+
+
+def test_cli_rejects_bad_arguments(capsys):
+    with pytest.raises(SystemExit) as info:
+        tofnet_main(["train", "--holdout-methods", "sora"])
+    assert info.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    assert tofnet_main(["evaluate", "runs/does-not-exist", "--root", "/nonexistent"]) == 2
+    assert "error" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_ddp_two_processes_gloo(dataset, tmp_path):
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+               "--master_port", str(_free_port()), "-m", "tofnet.cli", "train", "--root", str(dataset), "--out",
+               str(out), "--model", "rgb_frame", "--backbone", "mobilenetv3_small_050", "--epochs", "1",
+               "--batch-size", "2", "--size", "32x32", "--clip-len", "2", "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["world_size"] == 2
+    assert (out / "best" / "model.safetensors").exists()

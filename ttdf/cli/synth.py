@@ -1,0 +1,105 @@
+"""``ttdf synth``: write a small, deterministic TT-DF-shaped dataset of procedural dance videos."""
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+from ttdf.cli.options import positive_int, root_options, workers_options
+from ttdf.synth import SynthConfig, cross_partner, plan_videos, source_id, source_splits, synthesize
+from ttdf.taxonomy import load_taxonomy
+
+_DEFAULT = SynthConfig()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    taxonomy = load_taxonomy()
+    parser = sub.add_parser(
+        "synth", parents=[root_options(), workers_options(default=1)],
+        help="write a synthetic TT-DF-shaped dataset (real + fake dance videos) and its manifest",
+        description="Render procedural dancers: one real video per source and, per method and configuration, a "
+                    "fake re-rendering of the same identity with that method's temporal artefacts (same: its own "
+                    "dance; cross: the dance of another source of the same split). Videos are deterministic in "
+                    "the options; existing ones are kept, so an interrupted run resumes.")
+    parser.add_argument("--sources", type=positive_int, default=_DEFAULT.sources,
+                        help="source videos (identities), split by source (default: %(default)s)")
+    parser.add_argument("--frames", type=_frames, default=_DEFAULT.frames,
+                        help="frames per video (default: %(default)s)")
+    parser.add_argument("--fps", type=_positive_float, default=_DEFAULT.fps, help="frame rate (default: %(default)s)")
+    parser.add_argument("--size", type=parse_size, default=(_DEFAULT.width, _DEFAULT.height), metavar="WxH",
+                        help=f"frame size, even numbers (default: {_DEFAULT.width}x{_DEFAULT.height})")
+    parser.add_argument("--seed", type=int, default=_DEFAULT.seed, help="random seed (default: %(default)s)")
+    parser.add_argument("--methods", nargs="+", choices=taxonomy.methods, default=None, metavar="M",
+                        help=f"forgery methods (default: all of {', '.join(taxonomy.methods)})")
+    parser.add_argument("--configs", nargs="+", choices=taxonomy.configs, default=None, metavar="C",
+                        help=f"generative configurations (default: all of {', '.join(taxonomy.configs)})")
+    parser.add_argument("--artifact-strength", type=_non_negative_float, default=_DEFAULT.artifact_strength,
+                        metavar="X", help="scale of every forgery artefact; 0 renders fakes like reals "
+                        "(default: %(default)s)")
+    parser.add_argument("--crf", type=int, default=_DEFAULT.crf, choices=range(52), metavar="N",
+                        help="H.264 CRF of the raw versions; 0 is lossless (default: %(default)s)")
+    parser.set_defaults(func=_run)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"96x128"`` -> ``(96, 128)``; H.264 yuv420p needs even sides."""
+    parts = text.lower().split("x")
+    try:
+        width, height = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 96x128, got {text!r}") from None
+    if width < 16 or height < 16 or width % 2 or height % 2:
+        raise argparse.ArgumentTypeError(f"size {text!r} needs even WIDTH and HEIGHT of at least 16 (H.264 yuv420p), "
+                                         "e.g. 96x128")
+    return width, height
+
+
+def _frames(text: str) -> int:
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"need at least 2 frames for any motion, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def config_from_args(args: argparse.Namespace) -> SynthConfig:
+    width, height = args.size
+    return SynthConfig(sources=args.sources, frames=args.frames, fps=args.fps, width=width, height=height,
+                       seed=args.seed, methods=tuple(args.methods) if args.methods else None,
+                       configs=tuple(args.configs) if args.configs else None, crf=args.crf,
+                       artifact_strength=args.artifact_strength)
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    existing = sum((args.root / r.path).exists() for r in plan_videos(config))
+    records = synthesize(args.root, config, workers=args.workers, progress=args.progress)
+    labels = Counter(r.label for r in records)
+    splits = Counter(r.split for r in records if r.label == "real")
+    taxonomy = load_taxonomy()
+    manifest = args.root / taxonomy.layout.manifest
+    splits_of = source_splits(config, taxonomy)
+    lone = [source_id(i) for i in range(config.sources) if cross_partner(i, splits_of) is None]
+    note = ""
+    if lone and any(c != "same" for c in config.configs or taxonomy.configs):
+        note = f"; no cross fakes for {', '.join(lone)} (alone in their split; use --sources 6 or more)"
+    print(f"synth {args.root}: {len(records) - existing} videos written, {existing} already there "
+          f"({labels['real']} real, {labels['fake']} fake; {config.frames} frames at {config.fps:g} fps, "
+          f"{config.width}x{config.height}, seed {config.seed}); sources per split: "
+          f"{', '.join(f'{s} {splits[s]}' for s in taxonomy.splits)}{note}; manifest: {manifest}")
+    return 0
