@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.tiny_dataset import write_tiny_dataset
+import tofnet.train
 from tofnet.cli import main as tofnet_main
 from tofnet.data import DataConfig
 from tofnet.evaluate import evaluate_checkpoint
@@ -56,9 +57,19 @@ def test_train_writes_checkpoints_metrics_and_run_config(dataset, tmp_path):
     assert set(best) >= {"acc", "auc", "eer", "ap"}
 
 
-def test_resume_continues_the_same_run(dataset, tmp_path):
+def test_resume_continues_the_same_run(dataset, tmp_path, monkeypatch):
     train(_config(dataset, tmp_path / "straight", epochs=2))
-    train(_config(dataset, tmp_path / "resumed", epochs=1))
+    real_epoch = tofnet.train.train_one_epoch
+
+    def interrupted(*args, epoch, **kwargs):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real_epoch(*args, epoch=epoch, **kwargs)
+
+    monkeypatch.setattr(tofnet.train, "train_one_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(dataset, tmp_path / "resumed", epochs=2))
+    monkeypatch.setattr(tofnet.train, "train_one_epoch", real_epoch)
     train(_config(dataset, tmp_path / "resumed", epochs=2, resume=True))
     straight = load_file(tmp_path / "straight" / "last" / "model.safetensors")
     resumed = load_file(tmp_path / "resumed" / "last" / "model.safetensors")
