@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from tofnet import reader
+from tofnet.reader import READER_BACKENDS, count_frames, read_frames
+from ttdf.errors import VideoError
+from ttdf.video import encode_video
+
+FRAMES, HEIGHT, WIDTH = 8, 48, 64
+
+
+def _gradient_frames(n: int = FRAMES, height: int = HEIGHT, width: int = WIDTH) -> np.ndarray:
+    """Smooth frames (compress well, so decoders agree) that differ from one frame to the next."""
+    y, x = np.mgrid[0:height, 0:width]
+    frames = [np.stack([(x * 3 + 20 * i) % 256, (y * 4 + 10 * i) % 256, np.full_like(x, 40 * i % 256)], axis=-1)
+              for i in range(n)]
+    return np.asarray(frames, dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    path = tmp_path_factory.mktemp("reader") / "clip.mp4"
+    encode_video(path, _gradient_frames(), fps=10, crf=0, preset="ultrafast")
+    return path
+
+
+def _faststart_truncated(path) -> None:
+    """An MP4 whose header (moov) is intact but whose frame data stops half-way: opens, then fails."""
+    frames = np.random.default_rng(0).integers(0, 256, size=(10, 32, 32, 3), dtype=np.uint8)
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=Fraction(10))
+        stream.pix_fmt, stream.height, stream.width = "yuv420p", 32, 32
+        stream.options = {"crf": "0", "preset": "ultrafast"}
+        for array in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("backend", ["auto", *READER_BACKENDS])
+def test_read_frames_shapes_with_repeats_and_resize(video, backend):
+    frames = read_frames(video, [0, 3, 3, 7], backend=backend)
+    assert frames.shape == (4, HEIGHT, WIDTH, 3) and frames.dtype == np.uint8
+    np.testing.assert_array_equal(frames[1], frames[2])  # a repeated index yields the same frame
+    small = read_frames(video, [1, 0], size=(24, 40), backend=backend)
+    assert small.shape == (2, 24, 40, 3) and small.dtype == np.uint8
+    assert read_frames(video, backend=backend).shape == (FRAMES, HEIGHT, WIDTH, 3)
+    assert count_frames(video, backend=backend) == FRAMES
+
+
+def test_backends_agree_on_pixels(video):
+    expected = _gradient_frames().astype(np.float32)
+    decoded = {b: read_frames(video, backend=b).astype(np.float32) for b in ("decord", "pyav", "opencv")}
+    assert np.abs(decoded["decord"] - decoded["pyav"]).mean() < 2.0
+    assert np.abs(decoded["opencv"] - decoded["pyav"]).mean() < 2.0
+    assert np.abs(decoded["pyav"] - expected).mean() < 8.0  # RGB -> YUV420 -> RGB loses a little chroma
+    assert np.abs(decoded["pyav"][:, :, :, 0].mean(axis=(1, 2)) - expected[:, :, :, 0].mean(axis=(1, 2))).max() < 4
+
+
+def test_indices_order_is_kept(video):
+    frames = read_frames(video, backend="pyav")
+    np.testing.assert_array_equal(read_frames(video, [5, 2, 5], backend="decord"), frames[[5, 2, 5]])
+
+
+def test_resize_uses_inter_area(video):
+    import cv2
+
+    full = read_frames(video, [2], backend="pyav")[0]
+    small = read_frames(video, [2], size=(12, 16), backend="pyav")[0]
+    np.testing.assert_array_equal(small, cv2.resize(full, (16, 12), interpolation=cv2.INTER_AREA))
+
+
+def test_auto_falls_back_to_pyav_when_decord_fails(video, monkeypatch):
+    def broken(path, *args):
+        raise VideoError(path, "decord cannot open it")
+
+    monkeypatch.setitem(reader._READERS, "decord", broken)
+    monkeypatch.setitem(reader._COUNTERS, "decord", broken)
+    assert read_frames(video, [0, 1]).shape == (2, HEIGHT, WIDTH, 3)
+    assert count_frames(video) == FRAMES
+    with pytest.raises(VideoError):
+        read_frames(video, [0], backend="decord")
+
+
+def test_auto_reads_a_width_that_decord_mangles(tmp_path):
+    path = tmp_path / "w48.mp4"  # decord 0.6 fails on some frame widths (row stride); PyAV does not
+    encode_video(path, _gradient_frames(4, 32, 48), fps=10, crf=0, preset="ultrafast")
+    assert read_frames(path).shape == (4, 32, 48, 3)
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "garbage", "no_header", "truncated_data"])
+@pytest.mark.parametrize("backend", ["auto", *READER_BACKENDS])
+def test_bad_files_raise_video_error_naming_the_file(tmp_path, video, case, backend):
+    path = tmp_path / f"{case}.mp4"
+    if case == "empty":
+        path.write_bytes(b"")
+    elif case == "garbage":
+        path.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    elif case == "no_header":  # cut before the moov atom, as an interrupted download leaves it
+        data = video.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif case == "truncated_data":
+        _faststart_truncated(path)
+    with pytest.raises(VideoError) as info:
+        read_frames(path, [0, 9] if case == "truncated_data" else None, backend=backend)
+    assert str(path) in str(info.value)
+    if case != "truncated_data":  # a truncated stream still has a header to count from
+        with pytest.raises(VideoError, match=str(path)):
+            count_frames(path, backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["auto", *READER_BACKENDS])
+def test_index_out_of_range(video, backend):
+    with pytest.raises(VideoError, match="out of range"):
+        read_frames(video, [0, FRAMES], backend=backend)
+    with pytest.raises(VideoError, match="negative"):
+        read_frames(video, [-1], backend=backend)
+
+
+def test_empty_indices_and_bad_arguments(video):
+    assert read_frames(video, []).shape == (0, HEIGHT, WIDTH, 3)
+    assert read_frames(video, [], size=(8, 8)).shape == (0, 8, 8, 3)
+    with pytest.raises(ValueError, match="unknown reader backend"):
+        read_frames(video, [0], backend="ffmpeg")
+    with pytest.raises(ValueError, match="size"):
+        read_frames(video, [0], size=(0, 8))

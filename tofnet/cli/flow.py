@@ -1,0 +1,80 @@
+"""``tofnet flow``: fill a dataset's optical-flow cache (resumable; shardable across machines)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ttdf.cli.options import filter_from_args, filter_options, root_options, size_type, workers_options
+from ttdf.errors import TTDFError
+from tofnet.flow import default_flow_backend, list_flow_backends
+from tofnet.flow_cache import compute_flow_for_index
+
+DEFAULT_SIZE = (112, 112)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "flow", parents=[root_options(), filter_options(), workers_options(), flow_options()],
+        help="precompute optical flow for the indexed videos",
+        description="Compute optical flow for every ok video in the index (run `ttdf index` first) into "
+                    "<root>/.ttdf/flow. Cached videos are skipped, so an interrupted run resumes; a failing "
+                    "video is reported and the others go on (exit code 1 if any failed).")
+    parser.add_argument("--shard", type=parse_shard, default=(0, 1), metavar="i/n",
+                        help="process only every n-th video starting at i (0-based), e.g. 0/2 and 1/2 on two "
+                             "machines sharing the root (default: all)")
+    parser.set_defaults(func=run)
+
+
+def flow_options() -> argparse.ArgumentParser:
+    """--flow-backend/--size/--flow-weights, shared by every command that needs flow."""
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("optical flow")
+    group.add_argument("--flow-backend", choices=list_flow_backends(), default=None,
+                       help="flow estimator (default: raft_small with CUDA, else dis)")
+    group.add_argument("--size", type=size_type, default=DEFAULT_SIZE, metavar="HxW",
+                       help="frame size (height x width) flow is computed at (default: 112x112)")
+    group.add_argument("--flow-weights", type=Path, default=None, metavar="FILE",
+                       help="RAFT weights: a torchvision RAFT state_dict (.pth or .safetensors) instead of "
+                            "downloading torchvision's")
+    return parser
+
+
+def flow_settings(args: argparse.Namespace) -> tuple[str, dict]:
+    """(backend, backend kwargs) from :func:`flow_options`' arguments."""
+    backend = args.flow_backend or default_flow_backend()
+    kwargs: dict = {}
+    if args.flow_weights is not None:
+        if not backend.startswith("raft"):
+            raise TTDFError(f"--flow-weights is for the RAFT backends, not {backend!r}; drop it or pass "
+                            f"--flow-backend raft_small")
+        kwargs["weights"] = str(args.flow_weights)
+    return backend, kwargs
+
+
+def run(args: argparse.Namespace) -> int:
+    backend, kwargs = flow_settings(args)
+    report = compute_flow_for_index(args.root, filter_from_args(args), backend=backend, size=args.size,
+                                    backend_kwargs=kwargs, workers=args.workers, shard=args.shard,
+                                    progress=args.progress)
+    shard = f" (shard {args.shard[0]}/{args.shard[1]})" if args.shard[1] > 1 else ""
+    print(f"flow {report.key} in {report.cache_dir}{shard}: computed {report.computed}, cached {report.cached}, "
+          f"failed {len(report.failed)}")
+    for path, reason in report.failed:
+        print(f"  failed {path}: {reason}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """"i/n" with 0 <= i < n."""
+    try:
+        index, count = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected i/n (e.g. 0/2), got {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"shard {text!r}: n must be at least 1")
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"shard {text!r} is out of range: i must be 0..n-1 "
+                                         f"(for n={count}: {', '.join(f'{i}/{count}' for i in range(min(count, 4)))}"
+                                         f"{', ...' if count > 4 else ''})")
+    return index, count
