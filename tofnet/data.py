@@ -21,7 +21,7 @@ from tofnet.flow_cache import FlowCache, load_or_compute_flow
 from tofnet.reader import count_frames, read_frames
 from tofnet.sampling import ClipSampling
 from tofnet.transforms import ClipAugment
-from ttdf.errors import TTDFError
+from ttdf.errors import TTDFError, VideoError
 from ttdf.index import VideoIndex
 from ttdf.records import VideoFilter, VideoRecord
 
@@ -131,6 +131,8 @@ class ClipDataset(Dataset):
     def _load(self, video: VideoSource, clip: int, index: int, rng: np.random.Generator) -> dict:
         frames = (video.record.frames if video.record and video.record.frames else None) or \
             count_frames(video.path, backend=self.config.reader_backend)
+        if frames < 2:
+            raise VideoError(video.path, f"has {frames} frame(s); a clip needs at least 2 (frame + its optical flow)")
         indices = self.sampling.clip_indices(frames, rng=rng if self.train else None)[clip]
         rgb = flow = None
         if "rgb" in self.inputs:

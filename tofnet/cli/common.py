@@ -5,17 +5,19 @@ import argparse
 import json
 from pathlib import Path
 
+from tofnet.cli.flow import flow_options, flow_settings
 from tofnet.data import DataConfig
 from tofnet.models import list_models
 from tofnet.train import TrainConfig
 from tofnet.transforms import AugmentConfig
-from ttdf.cli.options import positive_int, size_type
+from ttdf.cli.options import positive_int
 from ttdf.taxonomy import load_taxonomy
 
 
 def training_options() -> argparse.ArgumentParser:
+    """Model, data and optimisation options; flow options (--flow-backend, --size, ...) come from ``tofnet flow``."""
     taxonomy = load_taxonomy()
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(add_help=False, parents=[flow_options()])
     model = parser.add_argument_group("model")
     model.add_argument("--model", default="tofnet", choices=list_models(), help="registered model (default: tofnet)")
     model.add_argument("--backbone", help="timm backbone name for the model's image streams")
@@ -29,14 +31,12 @@ def training_options() -> argparse.ArgumentParser:
     data.add_argument("--configs", nargs="+", default=[], choices=taxonomy.configs, metavar="C",
                       help="generative configurations to use (default: all)")
     data.add_argument("--compression", nargs="+", default=["raw"], metavar="Q", help="compression levels (default: raw)")
-    data.add_argument("--size", type=size_type, default=DataConfig.size, help="frame size HxW (default: 112x112)")
     data.add_argument("--clip-len", type=positive_int, default=DataConfig.clip_len, help="frames per clip")
     data.add_argument("--stride", type=positive_int, default=DataConfig.stride, help="frame step inside a clip")
     data.add_argument("--clips-per-video", type=positive_int, default=DataConfig.train_clips_per_video,
                       help="random clips per video and epoch in training")
     data.add_argument("--eval-clips-per-video", type=positive_int, default=DataConfig.eval_clips_per_video,
                       help="evenly spaced clips per video in evaluation")
-    data.add_argument("--flow-backend", default=DataConfig.flow_backend, help="optical-flow backend (see tofnet flow)")
     data.add_argument("--no-augment", dest="augment", action="store_false", help="disable augmentation")
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--epochs", type=positive_int, default=TrainConfig.epochs)
@@ -56,9 +56,10 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     model_kwargs = dict(args.model_arg)
     if args.backbone:
         model_kwargs["backbone"] = args.backbone
+    flow_backend, flow_kwargs = flow_settings(args)
     data = DataConfig(size=tuple(args.size), clip_len=args.clip_len, stride=args.stride,
                       train_clips_per_video=args.clips_per_video, eval_clips_per_video=args.eval_clips_per_video,
-                      flow_backend=args.flow_backend)
+                      flow_backend=flow_backend, flow_kwargs=flow_kwargs)
     return TrainConfig(root=str(args.root), out=str(args.out), model=args.model, model_kwargs=model_kwargs,
                        train_methods=tuple(args.train_methods), holdout_methods=tuple(args.holdout_methods),
                        configs=tuple(args.configs), compressions=tuple(args.compression), epochs=args.epochs,
