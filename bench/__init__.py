@@ -1,0 +1,1 @@
+"""``make bench``: throughput of ttdf/tofnet stages against bare library calls (see ``python -m bench --help``)."""

@@ -1,0 +1,171 @@
+"""Training and inference: TOF-Net against the RGB-only frame baseline, same backbone and clip size.
+
+Optimizer steps go through ``tofnet.train.train_one_epoch`` (the real loop: autocast, scaler, AdamW)
+on pre-built random batches, so the rows measure the model, not the data pipeline; the ``load`` rows
+measure the data pipeline alone (``ClipDataset`` with a warm flow cache), and ``predict`` the whole
+``tofnet predict`` path on the long clip.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from bench.common import Row, by_id, relate
+from bench.data import Context
+from tofnet.checkpoint import save_checkpoint
+from tofnet.data import ClipDataset, DataConfig, videos_from_index
+from tofnet.distributed import DistInfo
+from tofnet.evaluate import EvalOptions
+from tofnet.flow_cache import FlowCache, compute_flow_for_index
+from tofnet.models import DEFAULT_BACKBONE, create_model
+from tofnet.predict import predict_videos
+from tofnet.train import TrainConfig, train_one_epoch
+
+MODELS = ("tofnet", "rgb_frame")  # rgb_frame: the same backbone scoring frames one by one, no motion
+ROWS = (*(f"train.{what}.{m}" for what in ("step", "infer", "load", "load_long") for m in MODELS),
+        "train.predict.default", "train.predict.cached")
+
+
+@dataclass
+class StepState:
+    """Everything one measured training step needs, built once per child."""
+
+    model: torch.nn.Module
+    batches: list[dict]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    loss_fn: torch.nn.Module
+    device: torch.device
+    config: TrainConfig
+
+
+def run(ctx: Context) -> list[Row]:
+    p, data = ctx.profile, ctx.data
+    h, w = p.flow_size
+    clips = p.train_batch * p.train_steps
+    backbone = p.model_kwargs.get("backbone", DEFAULT_BACKBONE)
+    shape = f"batch {p.train_batch} x {p.train_clip_len} frames x {h}x{w}, {backbone}, CPU"
+    rows: list[Row | None] = []
+    for name in MODELS:
+        rows.append(ctx.measure(f"train.step.{name}", f"{name}: train_one_epoch, {p.train_steps} AdamW steps, {shape}",
+                                train_steps, prepare=lambda n=name: step_state(ctx, n, "cpu", amp=False), warmup=1,
+                                work=clips, unit="clips/s"))
+    for name in MODELS:
+        rows.append(ctx.measure(f"train.infer.{name}", f"{name}: forward only (no_grad), {shape}",
+                                _infer, prepare=lambda n=name: step_state(ctx, n, "cpu", amp=False), warmup=1,
+                                work=clips, unit="clips/s"))
+    for name in MODELS:
+        rows.append(ctx.measure(f"train.load.{name}", f"{name} inputs from ClipDataset, {p.load_clips} clips of "
+                                "the synth videos, warm flow cache", _load, work=p.load_clips, unit="clips/s",
+                                prepare=lambda n=name: _load_state(ctx, n, data.synth_root, p.load_clips)))
+    long_clips = DataConfig().eval_clips_per_video  # one video: its evaluation clips
+    for name in MODELS:
+        rows.append(ctx.measure(f"train.load_long.{name}", f"{name} inputs from ClipDataset, the {long_clips} "
+                                f"clips of the {data.long_frames}-frame clip, warm flow cache", _load,
+                                prepare=lambda n=name: _load_state(ctx, n, data.long_root, long_clips),
+                                work=long_clips, unit="clips/s"))
+    what = f"the {data.long_seconds:.0f} s {p.long_size[0]}x{p.long_size[1]} clip, 4 clips, tofnet, CPU"
+    rows.append(ctx.measure("train.predict.default", f"predict_videos, no flow cache (as `tofnet predict`), {what}",
+                            lambda ckpt: _predict(ctx, ckpt, None), prepare=lambda: _checkpoint(ctx),
+                            per=data.long_seconds, work=1, unit="s per video-second"))
+    rows.append(ctx.measure("train.predict.cached", f"predict_videos with a (cold) flow cache, {what}",
+                            lambda ckpt: _predict(ctx, ckpt, ckpt / "flow"), prepare=lambda: _checkpoint(ctx),
+                            before_each=lambda ckpt: shutil.rmtree(ckpt / "flow", ignore_errors=True),
+                            per=data.long_seconds, work=1, unit="s per video-second"))
+    result = [r for r in rows if r is not None]
+    found = by_id(result)
+    for what in ("step", "infer", "load", "load_long"):
+        relate(found.get(f"train.{what}.tofnet"), found.get(f"train.{what}.rgb_frame"), "rgb_frame")
+    relate(found.get("train.predict.cached"), found.get("train.predict.default"), "no cache")
+    return result
+
+
+def notes(rows: dict[str, Row]) -> list[str]:
+    lines = []
+    ours, base = rows.get("train.step.tofnet"), rows.get("train.step.rgb_frame")
+    if ours is not None and base is not None and ours.ratio:
+        memory = ""
+        if ours.extra_rss_mb is not None and base.extra_rss_mb is not None:
+            memory = f", peak memory +{ours.extra_rss_mb:.0f} MB vs +{base.extra_rss_mb:.0f} MB"
+        lines.append(f"train: a TOF-Net step costs {1 / ours.ratio:.1f}x an RGB-only frame-baseline step{memory}.")
+    short, long = rows.get("train.load.tofnet"), rows.get("train.load_long.tofnet")
+    if short is not None and long is not None and short.ratio and long.ratio:
+        lines.append(f"train: with a warm flow cache, TOF-Net clips load at {short.ratio:.2f}x the speed of RGB-only "
+                     f"clips on the short synth videos and {long.ratio:.2f}x on the long clip.")
+    return lines
+
+
+def step_state(ctx: Context, name: str, device: str, *, amp: bool) -> StepState:
+    """A fresh model, its optimizer and random batches of the profile's clip shape."""
+    p = ctx.profile
+    torch.manual_seed(0)
+    model = create_model(name, input_size=p.flow_size, clip_len=p.train_clip_len, **p.model_kwargs).to(device)
+    shape = (p.train_batch, p.train_clip_len)
+    batches = []
+    for _ in range(p.train_steps):
+        batch = {"label": (torch.arange(p.train_batch) % 2).float()}
+        if "rgb" in model.required_inputs:
+            batch["rgb"] = torch.randn(*shape, 3, *p.flow_size)
+        if "flow" in model.required_inputs:
+            batch["flow"] = 3 * torch.randn(*shape, 2, *p.flow_size)
+        batches.append(batch)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    return StepState(model=model, batches=batches, optimizer=optimizer,
+                     scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0),
+                     scaler=torch.amp.GradScaler("cuda", enabled=amp and device.startswith("cuda")),
+                     loss_fn=torch.nn.BCEWithLogitsLoss(), device=torch.device(device),
+                     config=TrainConfig(root="", out="", amp=amp, progress=False, device=device))
+
+
+def train_steps(state: StepState) -> None:
+    train_one_epoch(state.model, state.batches, state.optimizer, state.scheduler, state.scaler, state.loss_fn,
+                    device=state.device, config=state.config, epoch=0, dist_info=DistInfo())
+    if state.device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+@torch.no_grad()
+def _infer(state: StepState) -> None:
+    state.model.eval()
+    for batch in state.batches:
+        state.model({k: v.to(state.device) for k, v in batch.items()})
+    if state.device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _load_state(ctx: Context, name: str, source: Path, clips: int) -> tuple[ClipDataset, int]:
+    """A copy of ``source`` with its flow cache filled, and a dataset reading what ``name`` needs."""
+    p = ctx.profile
+    root = ctx.data.copy_root(source, f"load-{name}")
+    config = DataConfig(size=p.flow_size, clip_len=p.train_clip_len)
+    inputs = create_model(name, **p.model_kwargs).required_inputs
+    if "flow" in inputs:
+        compute_flow_for_index(root, backend=config.flow_backend, size=config.size, progress=False)
+    dataset = ClipDataset(videos_from_index(root), config, inputs=inputs, flow_cache=FlowCache.for_root(root))
+    return dataset, min(clips, len(dataset))
+
+
+def _load(state: tuple[ClipDataset, int]) -> None:
+    dataset, clips = state
+    for index in range(clips):
+        if dataset[index] is None:
+            raise RuntimeError(f"clip {index} failed: {dataset.failures}")
+
+
+def _checkpoint(ctx: Context) -> Path:
+    p = ctx.profile
+    folder = ctx.data.workdir / "scratch" / "checkpoint"
+    model = create_model("tofnet", input_size=p.flow_size, clip_len=p.train_clip_len, **p.model_kwargs)
+    data = DataConfig(size=p.flow_size, clip_len=p.train_clip_len)
+    return save_checkpoint(folder, model, extra_config={"data": data.to_dict()})
+
+
+def _predict(ctx: Context, checkpoint: Path, cache: Path | None) -> None:
+    verdicts = predict_videos([ctx.data.long_video], checkpoint, options=EvalOptions(progress=False),
+                              flow_cache=cache)
+    if any(v.error for v in verdicts):
+        raise RuntimeError(f"predict failed: {[v.error for v in verdicts]}")

@@ -1,0 +1,30 @@
+"""`make bench` smoke test: the quick profile runs end to end and reports every row (or why it skipped it)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.__main__ import all_rows
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_quick_bench_reports_every_row(tmp_path):
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(out)], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads((out / "bench.json").read_text())
+    rows = {row["id"]: row for row in report["rows"]}
+    assert set(all_rows()) <= set(rows), f"missing rows: {sorted(set(all_rows()) - set(rows))}"
+    for row_id, row in rows.items():
+        if row["status"] == "skipped":
+            assert row["note"], f"{row_id} skipped without saying why"
+        else:
+            assert row["status"] == "ok" and row["median"] > 0 and row["best"] > 0, row
+    assert report["machine"]["cpu_count"] >= 1 and "torch" in report["machine"]["versions"]
+    assert report["rows"][0]["id"] in (out / "bench.md").read_text()
+    assert "| row |" in run.stdout
+
