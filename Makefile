@@ -5,6 +5,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_ROOT ?= data/demo
 DEMO_RUNS ?= runs/demo
+# Small enough for a 2-core laptop: 15 source videos (105 raw videos), 64x64 clips, 4 epochs per run.
+DEMO_SOURCES ?= 15
+DEMO_SIZE ?= 64x64
+DEMO_EPOCHS ?= 4
 
 .PHONY: install test demo bench clean
 
@@ -21,13 +25,13 @@ test: install
 	$(PY) -m pytest -q tests
 
 demo: install
-	$(VENV)/bin/ttdf synth --root $(DEMO_ROOT)
+	$(VENV)/bin/ttdf synth --root $(DEMO_ROOT) --sources $(DEMO_SOURCES) --workers 2
 	$(VENV)/bin/ttdf index --root $(DEMO_ROOT)
 	$(VENV)/bin/ttdf compress --root $(DEMO_ROOT) --crf 23 40
 	$(VENV)/bin/ttdf stats --root $(DEMO_ROOT)
 	$(VENV)/bin/ttdf verify --root $(DEMO_ROOT)
-	$(VENV)/bin/tofnet flow --root $(DEMO_ROOT)
-	$(VENV)/bin/tofnet loo --root $(DEMO_ROOT) --out $(DEMO_RUNS)
+	$(VENV)/bin/tofnet flow --root $(DEMO_ROOT) --size $(DEMO_SIZE) --workers 2
+	$(VENV)/bin/tofnet loo --root $(DEMO_ROOT) --out $(DEMO_RUNS) --size $(DEMO_SIZE) --epochs $(DEMO_EPOCHS)
 
 bench: install
 	$(PY) -m bench

@@ -57,7 +57,7 @@ def run(ctx: Context) -> list[Row]:
                                 before_each=_empty_cache, work=pairs, unit="pairs/s"))
     stored = videos[:CACHE_VIDEOS]
     stored_pairs = len(stored) * (p.synth.frames - 1)
-    rows.append(ctx.measure("flow.cache_put", f"FlowCache.put alone (float16, zlib .npz), {len(stored)} videos' flow",
+    rows.append(ctx.measure("flow.cache_put", f"FlowCache.put alone (float16, .npy), {len(stored)} videos' flow",
                             lambda s: [s["cache"].put(sha, "bench", f) for sha, f in s["flows"]],
                             prepare=lambda: _flows(ctx, stored), before_each=_empty_store, work=stored_pairs,
                             unit="pairs/s"))
@@ -131,7 +131,7 @@ def _pipeline(root: Path, size: tuple[int, int], workers: int) -> dict:
     report = compute_flow_for_index(root, backend="dis", size=size, workers=workers, progress=False)
     if report.failed:
         raise RuntimeError(f"flow failed for {len(report.failed)} videos, e.g. {report.failed[0]}")
-    files = list((root / FLOW_CACHE_DIR).rglob("*.npz"))
+    files = list((root / FLOW_CACHE_DIR).rglob("*.npy"))
     return {"computed": report.computed, "cached": report.cached, "cache_bytes": sum(f.stat().st_size for f in files)}
 
 
@@ -157,7 +157,7 @@ def _cache_row(pipeline: Row | None, pairs: int, size: tuple[int, int]) -> Row |
         return None
     per_pair = pipeline.extra["cache_bytes"] / pairs
     raw = 2 * size[0] * size[1] * np.dtype(np.float16).itemsize
-    row = value_row("flow.cache_bytes", f"flow cache on disk per frame pair ({size[0]}x{size[1]}, float16 .npz)",
+    row = value_row("flow.cache_bytes", f"flow cache on disk per frame pair ({size[0]}x{size[1]}, float16 .npy)",
                     "bytes/pair", per_pair, note=f"raw float16 would be {raw:,} bytes")
     row.ratio, row.ratio_to = per_pair / raw, "raw float16"
     return row

@@ -50,11 +50,11 @@ def test_put_get_round_trip_float16(tmp_path):
     cache = FlowCache(tmp_path / "cache")
     flow = np.random.default_rng(0).normal(0, 3, size=(4, 2, 6, 8)).astype(np.float32)
     path = cache.put(SHA, "dis-12345678", flow)
-    assert path == tmp_path / "cache" / "dis-12345678" / "ab" / f"{SHA}.npz" == cache.path_for(SHA, "dis-12345678")
-    with np.load(path) as data:
-        assert data["flow"].dtype == np.float16
+    assert path == tmp_path / "cache" / "dis-12345678" / "ab" / f"{SHA}.npy" == cache.path_for(SHA, "dis-12345678")
+    assert np.load(path).dtype == np.float16
     got = cache.get(SHA, "dis-12345678")
     assert got.dtype == np.float16 and got.shape == flow.shape
+    assert isinstance(got, np.memmap)  # clips read only the frames they sample
     np.testing.assert_allclose(got, flow, atol=0.01)
     assert cache.get(SHA, "dis-87654321") is None
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
@@ -136,7 +136,7 @@ def indexed_root(tmp_path):
 
 
 def _cached_files(root):
-    return sorted((root / ".ttdf" / "flow").rglob("*.npz"))
+    return sorted((root / ".ttdf" / "flow").rglob("*.npy"))
 
 
 def test_shards_cover_every_video_once_and_rerun_is_all_cached(indexed_root):

@@ -1,6 +1,7 @@
 """Score any video file, indexed or not (``tofnet predict``)."""
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -39,9 +40,11 @@ def predict_videos(paths: Sequence[str | Path], checkpoint: str | Path, *, optio
     if clips_per_video:
         data_config = replace(data_config, eval_clips_per_video=clips_per_video)
     videos = [VideoSource(Path(p)) for p in paths]
-    dataset = ClipDataset(videos, data_config, inputs=model.required_inputs,
-                          flow_cache=FlowCache(flow_cache) if flow_cache else None)
-    clips = predict_clips(model, dataset, options)
+    # NOTE: without a cache every clip would recompute its whole video's flow; a scratch cache makes it once.
+    with tempfile.TemporaryDirectory(prefix="tofnet-flow-") as scratch:
+        dataset = ClipDataset(videos, data_config, inputs=model.required_inputs,
+                              flow_cache=FlowCache(flow_cache or scratch))
+        clips = predict_clips(model, dataset, options)
     per_video: dict[str, list[float]] = {}
     for clip in sorted(clips, key=lambda c: (c.path, c.clip)):
         per_video.setdefault(clip.path, []).append(clip.prob)
