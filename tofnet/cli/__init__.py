@@ -5,22 +5,18 @@ A thin layer over the library, sharing ``ttdf``'s option definitions (root, filt
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
-from ttdf.cli.options import run_command
+from ttdf.cli.options import build_cli, run_command
 
+DESCRIPTION = ("TOF-Net body-forgery detection: optical flow, training, held-out-method evaluation "
+               "and prediction.")
 COMMAND_MODULES = ("flow", "train", "evaluate", "loo", "predict")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tofnet", description="TOF-Net body-forgery detection: optical flow, "
-                                     "training, held-out-method evaluation and prediction.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"tofnet.cli.{name}").register(sub)
-    return parser
+    return build_cli("tofnet", DESCRIPTION, "tofnet.cli", COMMAND_MODULES)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,22 +6,18 @@ calls one library function. Errors the user can fix print as one line, never a t
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
-from ttdf.cli.options import run_command
+from ttdf.cli.options import build_cli, run_command
 
+DESCRIPTION = ("TT-DF dataset manager: download, import, index, verify, compress, summarise and "
+               "synthesise TT-DF-shaped datasets.")
 COMMAND_MODULES = ("synth", "download", "importing", "index", "query", "verify", "compress")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ttdf", description="TT-DF dataset manager: download, import, index, "
-                                     "verify, compress, summarise and synthesise TT-DF-shaped datasets.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"ttdf.cli.{name}").register(sub)
-    return parser
+    return build_cli("ttdf", DESCRIPTION, "ttdf.cli", COMMAND_MODULES)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import csv
 import json
 import os
@@ -121,3 +122,12 @@ def size_type(text: str) -> tuple[int, int]:
     if height < 8 or width < 8:
         raise argparse.ArgumentTypeError(f"size {text!r} is too small: both sides must be at least 8")
     return height, width
+
+
+def build_cli(prog: str, description: str, package: str, modules: Sequence[str]) -> argparse.ArgumentParser:
+    """One parser whose subcommands come from ``<package>.<module>.register(subparsers)``."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in modules:
+        importlib.import_module(f"{package}.{name}").register(sub)
+    return parser
