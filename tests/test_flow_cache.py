@@ -163,17 +163,25 @@ def test_a_corrupt_video_fails_alone(indexed_root):
     assert len(_cached_files(root)) == len(paths) - 1
 
 
-def _crash_on_five(item: int) -> int:
-    if item == 5:
-        os._exit(1)  # what a segfaulting decoder does to a worker process
-    return item * 10
+_CRASH_ON = "fake/"  # a path prefix; every video whose path starts with it kills its worker
 
 
-def test_a_crashing_worker_fails_only_its_item():
-    results = dict(flow_cache._parallel(_crash_on_five, [1, 2, 3, 4, 5, 6], workers=2,
-                                        initializer=flow_cache._init_flow_worker,
-                                        initargs=(create_flow_estimator("dis"), (8, 8), "unused")))
-    assert results == {1: 10, 2: 20, 3: 30, 4: 40, 5: ("failed", flow_cache._CRASHED), 6: 60}
+def _crash_on_fakes(job):
+    """``_flow_job`` in a worker, except that it dies like a segfaulting decoder on the fake videos."""
+    if job[0].startswith(_CRASH_ON):
+        os._exit(1)
+    return flow_cache._flow_job(job)
+
+
+def test_a_crashing_worker_fails_only_its_videos(indexed_root, monkeypatch):
+    root, paths = indexed_root
+    monkeypatch.setattr(flow_cache, "_flow_job", _crash_on_fakes)  # picklable: spawned workers import this module
+    report = compute_flow_for_index(root, size=(16, 16), workers=2, progress=False)
+    crashed = [p for p in paths if p.startswith(_CRASH_ON)]
+    assert crashed and [path for path, _ in report.failed] == crashed
+    assert all("worker process crashed" in reason for _, reason in report.failed)
+    assert report.computed == len(paths) - len(crashed)
+    assert len(_cached_files(root)) == len(paths) - len(crashed)
 
 
 # -- CLI ---------------------------------------------------------------------------------------------------

@@ -10,25 +10,20 @@ video's flow. A ``.npy`` is memory-mapped, so a clip reads only the frames it sa
 """
 from __future__ import annotations
 
-import collections
 import contextlib
 import multiprocessing
 import re
-import signal
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import cv2
 import numpy as np
-from tqdm.auto import tqdm
 
 from ttdf.errors import TTDFError, VideoError
 from ttdf.fsutil import atomic_path, sha256_file
 from ttdf.index import VideoIndex
+from ttdf.parallel import WorkerCrash, run_parallel
 from ttdf.records import VideoFilter
 from tofnet.flow import FlowEstimator, compute_video_flow, create_flow_estimator, flow_cache_key
 from tofnet.reader import check_size
@@ -36,8 +31,6 @@ from tofnet.reader import check_size
 FLOW_CACHE_DIR = ".ttdf/flow"  # below a dataset root
 _SHA256 = re.compile(r"^[0-9a-f]{2,64}$")
 _KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
-_T = TypeVar("_T")
-_R = TypeVar("_R")
 
 
 class FlowNotCachedError(TTDFError):
@@ -137,22 +130,19 @@ def compute_flow_for_index(root: str | Path, filt: VideoFilter | None = None, *,
     jobs = [(v.path, str(Path(root) / v.path), v.record.sha256)
             for position, v in enumerate(videos) if position % count == index_of]
     state = (estimator, size, str(cache.cache_dir))  # pickled to workers: custom backends need no registry there
-    if workers <= 1 or len(jobs) <= 1 or not estimator.multiprocess:
-        _WORKER.update(estimator=estimator, size=size, cache=cache)
-        results = ((job, _flow_job(job)) for job in jobs)
-    else:
-        results = _parallel(_flow_job, jobs, workers=workers, initializer=_init_flow_worker, initargs=state)
+    results = run_parallel(_flow_job, jobs, workers=workers if estimator.multiprocess else 1, progress=progress,
+                           desc=f"flow {backend}", initializer=_init_flow_worker, initargs=state,
+                           min_items_per_worker=1)  # seconds per video: a worker's start-up is worth it
     try:
-        with contextlib.closing(results), tqdm(total=len(jobs), desc=f"flow {backend}", unit="video",
-                                               disable=not progress) as bar:
-            for (rel, _, _), (status, reason) in results:
+        with contextlib.closing(results):
+            for (rel, _, _), outcome in results:
+                status, reason = ("failed", outcome.reason) if isinstance(outcome, WorkerCrash) else outcome
                 if status == "computed":
                     report.computed += 1
                 elif status == "cached":
                     report.cached += 1
                 else:
                     report.failed.append((rel, reason))
-                bar.update()
     finally:
         _WORKER.clear()
     report.failed.sort()
@@ -162,12 +152,12 @@ def compute_flow_for_index(root: str | Path, filt: VideoFilter | None = None, *,
 # -- batch helpers -----------------------------------------------------------------------------------------
 
 _WORKER: dict[str, Any] = {}  # this process's estimator, size and cache for _flow_job
-_CRASHED = "the worker process crashed on it (a decoder bug on a corrupt file?); re-download or delete it"
 
 
 def _init_flow_worker(estimator: FlowEstimator, size: tuple[int, int], cache_dir: str) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent only, which keeps finished work
-    cv2.setNumThreads(1)  # the pool is the parallelism (safe here: a fresh spawned process)
+    """Set up ``_flow_job``'s state, in a spawned worker or (in-process runs) in this process."""
+    if multiprocessing.parent_process() is not None:  # a worker: the pool is the parallelism
+        cv2.setNumThreads(1)  # (safe here: a fresh spawned process)
     _WORKER.update(estimator=estimator, size=size, cache=FlowCache(cache_dir))
 
 
@@ -182,43 +172,6 @@ def _flow_job(job: tuple[str, str, str | None]) -> tuple[str, str]:
     except Exception as exc:  # one odd file must not stop a 20k-video run
         return "failed", f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
     return ("computed" if computed else "cached"), ""
-
-
-def _parallel(func: Callable[[_T], _R], items: Sequence[_T], *, workers: int, initializer: Callable[..., None],
-              initargs: tuple) -> Iterator[tuple[_T, _R | tuple[str, str]]]:
-    """Yield ``(item, func(item))`` from spawned worker processes, as they finish.
-
-    Spawned, not forked: a forked child inherits OpenCV's and torch's thread pools half-alive (and
-    ``cv2.setNumThreads`` then deadlocks). Only ``2 * workers`` items are in flight, so when a decoder
-    crash kills a worker, those few are retried alone, each in a fresh process, to find the culprit:
-    it yields ``("failed", reason)`` and the rest go on.
-    """
-    todo = collections.deque(items)
-    context = multiprocessing.get_context("spawn")
-    while todo:
-        suspects: list[_T] = []
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=initializer, initargs=initargs) as pool:
-            running: dict = {}
-            while (todo or running) and not suspects:
-                while todo and len(running) < 2 * workers:
-                    item = todo.popleft()
-                    running[pool.submit(func, item)] = item
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    item = running.pop(future)
-                    try:
-                        result = future.result()
-                    except BrokenProcessPool:
-                        suspects.append(item)
-                        continue
-                    yield item, result
-            suspects.extend(running.values())
-        for item in suspects:
-            with ProcessPoolExecutor(1, mp_context=context, initializer=initializer, initargs=initargs) as pool:
-                try:
-                    yield item, pool.submit(func, item).result()
-                except BrokenProcessPool:
-                    yield item, ("failed", _CRASHED)
 
 
 def _load_or_compute(path: str | Path, sha256: str | None, *, estimator: FlowEstimator, size: tuple[int, int],

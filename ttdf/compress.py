@@ -16,8 +16,9 @@ import numpy as np
 from ttdf.errors import TTDFError
 from ttdf.fsutil import sha256_file
 from ttdf.manifest import merge_into_manifest
-from ttdf.index import IndexReport, VideoIndex, index_dataset, run_parallel
+from ttdf.index import IndexReport, VideoIndex, index_dataset
 from ttdf.manifest import read_manifest
+from ttdf.parallel import WorkerCrash, run_parallel
 from ttdf.records import VideoFilter, VideoRecord, relative_path
 from ttdf.taxonomy import Taxonomy, load_taxonomy
 from ttdf.video import DEFAULT_PRESET, encode_video, iter_frames, probe_video
@@ -79,7 +80,8 @@ def compress_dataset(root: str | Path, crfs: Sequence[int], *, filt: VideoFilter
         items = [(str(root), job, preset) for job in pending]
         with contextlib.closing(run_parallel(_encode_job, items, workers=workers, progress=progress,
                                              desc="compress")) as results:
-            for (_, job, _), (result, reason) in results:
+            for (_, job, _), outcome in results:
+                result, reason = (None, outcome.reason) if isinstance(outcome, WorkerCrash) else outcome
                 if reason is not None:
                     report.failed.append((job.source.path, reason))
                 else:

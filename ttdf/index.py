@@ -9,20 +9,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
-
-from tqdm.auto import tqdm
 
 from ttdf.errors import IndexDatabaseError, TTDFError, VideoError
 from ttdf.fsutil import check_relative_path, is_temp_file, sha256_file
 from ttdf.manifest import read_manifest
+from ttdf.parallel import WorkerCrash, run_parallel
 from ttdf.records import VideoFilter, VideoRecord, parse_relative_path
 from ttdf.taxonomy import Taxonomy, load_taxonomy
 from ttdf.video import probe_video
@@ -51,8 +47,6 @@ CREATE INDEX videos_status ON videos (status);
 PRAGMA user_version = {SCHEMA_VERSION};
 COMMIT;
 """
-_T = TypeVar("_T")
-_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -267,31 +261,6 @@ def find_video_files(root: str | Path, taxonomy: Taxonomy | None = None) -> list
     return sorted(found)
 
 
-def run_parallel(func: Callable[[_T], _R], items: Sequence[_T], *, workers: int = 2, progress: bool = True,
-                 desc: str = "") -> Iterator[tuple[_T, _R]]:
-    """Yield ``(item, func(item))`` as results arrive from a process pool (in-process when ``workers <= 1``).
-
-    Workers ignore SIGINT so that Ctrl-C reaches only the parent, which keeps what it has. The pool
-    uses the platform's default start method (fork on Linux): workers see the parent's module state.
-    Close the generator (``contextlib.closing``) to cancel what has not started.
-    """
-    with tqdm(total=len(items), desc=desc, unit="video", disable=not progress) as bar:
-        if workers <= 1 or len(items) <= 1:
-            for item in items:
-                result = func(item)
-                bar.update()
-                yield item, result
-            return
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(items)), initializer=_ignore_sigint)
-        try:
-            futures = {pool.submit(func, item): item for item in items}
-            for future in as_completed(futures):
-                bar.update()
-                yield futures[future], future.result()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
 # -- helpers ---------------------------------------------------------------------------------
 
 
@@ -342,6 +311,19 @@ def _probe_file(job: tuple[str, str, bool]) -> _Probe:
                   duration=info.duration, codec=info.codec)
 
 
+def _crashed_probe(path: Path, checksums: bool, reason: str) -> _Probe:
+    """The probe of a file whose worker crashed: stat and hash it here (no decoding), so a rerun skips it."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return _Probe(vanished=True)
+    try:
+        sha256 = sha256_file(path) if checksums else None
+    except OSError:
+        sha256 = None
+    return _Probe(size=stat.st_size, mtime_ns=stat.st_mtime_ns, sha256=sha256, error=reason)
+
+
 def _probe_all(index: VideoIndex, root: Path, jobs: list[_Job], report: IndexReport, *, workers: int,
                checksums: bool, progress: bool) -> None:
     pending: list[tuple[IndexedVideo, str | None]] = []
@@ -354,6 +336,8 @@ def _probe_all(index: VideoIndex, root: Path, jobs: list[_Job], report: IndexRep
                                              desc="index")) as results:
             for (_, rel, _), probe in results:
                 job = by_rel[rel]
+                if isinstance(probe, WorkerCrash):
+                    probe = _crashed_probe(root / rel, checksums, probe.reason)
                 if probe.vanished:
                     vanished.append(rel)
                     continue
@@ -454,10 +438,6 @@ def _reset_index(root: Path) -> None:
             os.replace(side, target.with_name(target.name + suffix))
 
 
-def _ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _to_row(video: IndexedVideo, key: str | None) -> tuple:
     if video.status not in ("ok", "bad"):
         raise ValueError(f"status must be 'ok' or 'bad', got {video.status!r}")
@@ -475,4 +455,4 @@ def _from_row(row: tuple) -> IndexedVideo:
 
 
 __all__ = ["INDEX_FILE", "IndexReport", "IndexedVideo", "UNINFERABLE", "VideoIndex", "find_video_files",
-           "index_dataset", "run_parallel"]
+           "index_dataset"]

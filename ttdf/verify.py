@@ -12,8 +12,9 @@ from pathlib import Path
 
 from ttdf.errors import ManifestError, TTDFError, VideoError
 from ttdf.fsutil import sha256_file
-from ttdf.index import INDEX_FILE, IndexedVideo, VideoIndex, find_video_files, run_parallel
+from ttdf.index import INDEX_FILE, IndexedVideo, VideoIndex, find_video_files
 from ttdf.manifest import read_manifest
+from ttdf.parallel import WorkerCrash, run_parallel
 from ttdf.records import VideoFilter, VideoRecord, parse_relative_path
 from ttdf.taxonomy import Taxonomy, load_taxonomy
 from ttdf.video import probe_video
@@ -71,6 +72,8 @@ def verify_dataset(root: str | Path, filt: VideoFilter | None = None, *, checksu
     with contextlib.closing(run_parallel(_check_file, jobs, workers=workers, progress=progress,
                                          desc="verify")) as results:
         for (_, rel, _, _), found in results:
+            if isinstance(found, WorkerCrash):
+                found = [("undecodable", found.reason)]
             if found:
                 problems[rel] = [Problem(rel, kind, detail) for kind, detail in found]
 
