@@ -125,3 +125,15 @@ def test_aggregate_videos_refuses_inconsistent_clips():
     clips = [_clip("x.mp4", 1, 0.9, 0, "magicanimate", "same"), _clip("x.mp4", 0, 0.1, 1)]
     with pytest.raises(TTDFError, match="x.mp4"):
         aggregate_videos(clips)
+
+
+def test_eer_threshold_separates_scores_that_rank_well_but_sit_below_one_half():
+    from tofnet.metrics import eer_threshold
+    labels = [0, 0, 0, 1, 1, 1]
+    scores = [0.05, 0.10, 0.12, 0.20, 0.30, 0.40]  # AUC 1, but every score < 0.5
+    threshold = eer_threshold(labels, scores)
+    assert 0.12 < threshold <= 0.20
+    assert binary_metrics(labels, scores, threshold=threshold)["acc"] == 1.0
+    assert binary_metrics(labels, scores)["acc"] == 0.5
+    with pytest.raises(ValueError):
+        eer_threshold([1, 1], [0.2, 0.3])

@@ -54,7 +54,9 @@ def test_train_writes_checkpoints_metrics_and_run_config(dataset, tmp_path):
         assert (run / folder / "model.safetensors").exists()
     resolved = json.loads((run / "run_config.json").read_text())
     assert resolved["data"]["size"] == [32, 32] and resolved["seed"] == 0
-    assert set(best) >= {"acc", "auc", "eer", "ap"}
+    assert set(best) >= {"acc", "auc", "eer", "ap", "threshold"}
+    saved = json.loads((run / "best" / "config.json").read_text())
+    assert 0.0 <= saved["threshold"] <= 1.0 and saved["threshold"] == best["threshold"]
 
 
 def test_resume_continues_the_same_run(dataset, tmp_path, monkeypatch):
@@ -93,6 +95,8 @@ def test_evaluate_and_predict(dataset, tmp_path):
     assert report["video"]["n"] == report["video"]["n_real"] + report["video"]["n_fake"] > 0
     assert report["clip"]["n"] == 2 * report["video"]["n"]  # eval_clips_per_video == 2
     assert {"report.json", "report.md", "roc.png"} <= {p.name for p in (tmp_path / "eval").iterdir()}
+    calibrated = json.loads((checkpoint / "config.json").read_text())["threshold"]
+    assert report["meta"]["threshold"] == calibrated  # ACC uses the validation-picked threshold
 
     outside = tmp_path / "outside.mp4"
     outside.write_bytes(next(dataset.glob("real/raw/test/*.mp4")).read_bytes())

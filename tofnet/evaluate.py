@@ -24,6 +24,10 @@ class EvalOptions:
     device: str = "auto"
     amp: bool = True
     progress: bool = True
+    threshold: float | None = None  # None: the checkpoint's validation-calibrated threshold (else 0.5)
+
+    def threshold_for(self, config: dict) -> float:
+        return self.threshold if self.threshold is not None else float(config.get("threshold", 0.5))
 
 
 @torch.no_grad()
@@ -58,7 +62,7 @@ def evaluate_checkpoint(checkpoint: str | Path, root: str | Path, filt: VideoFil
     dataset = ClipDataset(videos_from_index(root, filt), data_config, inputs=model.required_inputs,
                           flow_cache=FlowCache.for_root(root))
     clips = predict_clips(model, dataset, options)
-    report = evaluation_report(clips, meta={"checkpoint": str(checkpoint), "root": str(root), "filter": repr(filt),
+    report = evaluation_report(clips, threshold=options.threshold_for(config), meta={"checkpoint": str(checkpoint), "root": str(root), "filter": repr(filt),
                                             "sampling": dataset.sampling.to_dict(), "failures": dataset.failures})
     if out_dir is not None:
         report["files"] = {k: str(v) for k, v in write_report(report, out_dir, title=title).items()}

@@ -77,6 +77,20 @@ def equal_error_rate(labels: Sequence[int], scores: Sequence[float]) -> float:
     return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
 
 
+def eer_threshold(labels: Sequence[int], scores: Sequence[float]) -> float:
+    """The score threshold at the ROC point nearest to equal error rates (picked on validation data).
+
+    A model trained on a few epochs ranks well long before its probabilities are calibrated, so
+    accuracy at a fixed 0.5 can be poor while AUC is high; this threshold travels with the checkpoint.
+    """
+    y, s = _check_inputs(labels, scores)
+    if y.size == 0 or y.min() == y.max():
+        raise ValueError("an EER threshold needs both real (0) and fake (1) labels")
+    fpr, tpr, thresholds = roc_curve(y, s)
+    i = int(np.argmin(np.abs((1.0 - tpr) - fpr)))
+    return float(np.clip(thresholds[i], 0.0, 1.0))
+
+
 def aggregate_videos(clips: Sequence[ClipPrediction]) -> list[VideoPrediction]:
     """One prediction per video (mean clip probability), sorted by path."""
     by_path: dict[str, list[ClipPrediction]] = {}

@@ -18,12 +18,13 @@ class VideoVerdict:
     prob_fake: float | None
     clip_probs: list[float]
     error: str | None = None
+    threshold: float = 0.5
 
     @property
     def label(self) -> str:
         if self.prob_fake is None:
             return "error"
-        return "fake" if self.prob_fake >= 0.5 else "real"
+        return "fake" if self.prob_fake >= self.threshold else "real"
 
     def to_dict(self) -> dict:
         return {**asdict(self), "label": self.label}
@@ -48,10 +49,10 @@ def predict_videos(paths: Sequence[str | Path], checkpoint: str | Path, *, optio
     per_video: dict[str, list[float]] = {}
     for clip in sorted(clips, key=lambda c: (c.path, c.clip)):
         per_video.setdefault(clip.path, []).append(clip.prob)
-    verdicts = []
+    verdicts, threshold = [], options.threshold_for(config)
     for video in videos:
         probs = per_video.get(str(video.path), [])
         error = dataset.failures.get(str(video.path)) if not probs else None
         verdicts.append(VideoVerdict(str(video.path), sum(probs) / len(probs) if probs else None, probs,
-                                     error or (None if probs else "no readable clip")))
+                                     error or (None if probs else "no readable clip"), threshold))
     return verdicts

@@ -27,7 +27,7 @@ from tofnet.data import ClipDataset, DataConfig, collate_clips, videos_from_inde
 from tofnet.distributed import DistInfo, all_reduce_mean, barrier, cleanup_distributed, init_distributed
 from tofnet.evaluate import EvalOptions, predict_clips
 from tofnet.flow_cache import FlowCache
-from tofnet.metrics import aggregate_videos, binary_metrics
+from tofnet.metrics import aggregate_videos, binary_metrics, eer_threshold
 from tofnet.models import create_model
 from tofnet.runtime import autocast, resolve_device, seed_everything, to_device
 from tofnet.transforms import AugmentConfig, ClipAugment
@@ -120,7 +120,9 @@ def validate(model, dataset: ClipDataset, config: TrainConfig) -> dict:
     clips = predict_clips(model, dataset, EvalOptions(batch_size=config.batch_size, workers=config.workers,
                                                       device=config.device, amp=config.amp, progress=False))
     videos = aggregate_videos(clips)
-    return binary_metrics([v.label for v in videos], [v.prob for v in videos])
+    labels, probs = [v.label for v in videos], [v.prob for v in videos]
+    threshold = eer_threshold(labels, probs) if 0 < sum(labels) < len(labels) else 0.5
+    return {**binary_metrics(labels, probs, threshold=threshold), "threshold": threshold}
 
 
 def train(config: TrainConfig) -> dict:
@@ -201,7 +203,8 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
                    **{f"val_{k}": v for k, v in metrics.items()}}
             improved = best is None or _score(metrics) > _score(best)
             best = metrics if improved else best
-            extra = {"data": data_config.to_dict(), "train": config.to_dict(), "epoch": epoch, "metrics": metrics}
+            extra = {"data": data_config.to_dict(), "train": config.to_dict(), "epoch": epoch, "metrics": metrics,
+                     "threshold": metrics["threshold"]}
             if improved:
                 save_checkpoint(out / "best", model, extra_config=extra)
             save_checkpoint(out / "last", model, extra_config=extra)

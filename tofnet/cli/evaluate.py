@@ -15,12 +15,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, help="folder for report.json, report.md and roc.png")
     parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="P(fake) threshold for ACC/labels (default: the checkpoint's, picked on validation)")
     parser.set_defaults(func=run, split=["test"])
 
 
 def run(args: argparse.Namespace) -> int:
     options = EvalOptions(batch_size=args.batch_size, workers=args.workers if args.workers > 1 else 0,
-                          device=args.device, progress=args.progress)
+                          device=args.device, progress=args.progress, threshold=args.threshold)
     report = evaluate_checkpoint(args.checkpoint, args.root, filter_from_args(args), out_dir=args.out, options=options)
     for level in ("clip", "video"):
         m = report[level]

@@ -17,6 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--clips-per-video", type=positive_int, help="override the checkpoint's evaluation clips")
     parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="P(fake) threshold for ACC/labels (default: the checkpoint's, picked on validation)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--verbose", action="store_true", help="also print per-clip scores")
     parser.set_defaults(func=run)
@@ -24,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     verdicts = predict_videos(args.videos, args.checkpoint, clips_per_video=args.clips_per_video,
-                              options=EvalOptions(batch_size=args.batch_size, device=args.device, progress=False))
+                              options=EvalOptions(batch_size=args.batch_size, device=args.device, progress=False,
+                                                  threshold=args.threshold))
     if args.json:
         print(json.dumps([v.to_dict() for v in verdicts], indent=2))
     else:
