@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from huggingface_hub.utils import logging as hf_logging
+
 from ttdf.cli.options import filter_from_args, filter_options, format_options, print_rows, root_options, \
     workers_options
 from ttdf.download import REPO_ENV, REVISION_ENV, download_dataset
@@ -27,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # NOTE: the hub client logs every network retry as a warning; the CLI reports failures in one line.
+    hf_logging.set_verbosity_error()
     report = download_dataset(args.root, filter_from_args(args), repo_id=args.repo_id, revision=args.revision,
                               dry_run=args.dry_run, workers=args.workers, verify=args.verify, progress=args.progress)
     source = f"{report.repo_id}@{report.revision}"
