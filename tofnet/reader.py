@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ttdf.errors import VideoError
-from ttdf.video import iter_frames, probe_video
+from ttdf.video import iter_selected_frames, probe_video
 
 READER_BACKENDS = ("decord", "pyav", "opencv")
 _LOG_PREFIX = re.compile(r"^\[[\d:]+\] \S+:\d+: (Check failed: )?")
@@ -156,9 +156,9 @@ def _pyav_read(path: Path, wanted: list[int] | None, size: tuple[int, int] | Non
     last = unique[-1] if unique is not None else None
     decoded: dict[int, np.ndarray] = {}
     total = 0
-    for index, frame in enumerate(iter_frames(path)):  # sequential: stop at the last frame we need
+    for index, frame in iter_selected_frames(path, needed):  # sequential: stop at the last frame we need
         total = index + 1
-        if needed is None or index in needed:
+        if frame is not None:
             decoded[index] = _resize(frame, size)
         if last is not None and index >= last:
             break

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -73,10 +73,22 @@ def probe_video(path: str | Path, *, decode: bool = False) -> VideoInfo:
 
 def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
     """Decode every frame as RGB uint8 (H, W, 3)."""
+    for _, frame in iter_selected_frames(path):
+        yield frame
+
+
+def iter_selected_frames(path: str | Path, wanted: Container[int] | None = None
+                         ) -> Iterator[tuple[int, np.ndarray | None]]:
+    """``(index, RGB frame)`` for every decoded frame; frames not in ``wanted`` come as ``None``.
+
+    Every frame must be decoded (H.264 frames depend on each other), but converting the unwanted
+    ones to RGB arrays would cost as much again, so they are skipped.
+    """
     with open_video(path) as (container, stream):
         try:
-            for frame in container.decode(stream):
-                yield frame.to_ndarray(format="rgb24")
+            for index, frame in enumerate(container.decode(stream)):
+                keep = wanted is None or index in wanted
+                yield index, frame.to_ndarray(format="rgb24") if keep else None
         except (av.FFmpegError, OSError) as exc:
             raise VideoError(path, f"stream is corrupt or truncated ({_short(exc)})") from exc
 
