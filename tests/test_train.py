@@ -143,3 +143,33 @@ def test_ddp_two_processes_gloo(dataset, tmp_path):
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert rows[0]["world_size"] == 2
     assert (out / "best" / "model.safetensors").exists()
+
+
+def test_generalisation_protocols(tmp_path, monkeypatch):
+    import tofnet.loo
+    from ttdf.compress import compress_dataset
+    from tofnet.loo import run_protocols
+
+    root = tmp_path / "ds"
+    write_tiny_dataset(root, sources=6, frames=6, size=(32, 32))
+    index_dataset(root, workers=1, progress=False)
+    compress_dataset(root, [23, 40], workers=1, progress=False)
+    trained = []
+    real_train = tofnet.loo.train
+    monkeypatch.setattr(tofnet.loo, "train", lambda config: trained.append(config.out) or real_train(config))
+    base = _config(root, tmp_path / "loo", epochs=1, model="rgb_frame",
+                   model_kwargs={"backbone": "mobilenetv3_small_050"})
+    summary = run_protocols(base, ("method", "compression"))
+
+    for method in ("magicanimate", "animateanyone", "magicdance"):
+        assert f"| {method} |" in summary
+        assert (tmp_path / "loo" / f"method-{method}" / "eval" / "report.json").exists()
+    assert "| mean |" in summary and "| raw -> c40 |" in summary
+    assert trained.count(str(tmp_path / "loo" / "compression-raw")) == 1  # one model, three test sets
+    reports = {c: json.loads((tmp_path / "loo" / "compression-raw" / f"eval-{c}" / "report.json").read_text())
+               for c in ("raw", "c23", "c40")}
+    assert {c: {g["compression"] for g in r["groups"]} - {"*"} for c, r in reports.items()} == \
+        {"raw": {"raw"}, "c23": {"c23"}, "c40": {"c40"}}
+    held_out = json.loads((tmp_path / "loo" / "method-magicdance" / "run_config.json").read_text())
+    assert held_out["holdout_methods"] == ["magicdance"] and "magicdance" not in held_out["train_methods"]
+    assert json.loads((tmp_path / "loo" / "summary.json").read_text()).keys() == {"method", "compression"}

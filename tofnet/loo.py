@@ -21,17 +21,27 @@ from ttdf.taxonomy import load_taxonomy
 PROTOCOLS = ("method", "config", "compression")
 
 
-def _run(base: TrainConfig, name: str, test_filter: VideoFilter, *, title: str, **changes) -> dict:
-    """Train one protocol cell and evaluate its best checkpoint.
+def _train_cell(base: TrainConfig, name: str, **changes) -> Path:
+    """Train one protocol cell; returns its best checkpoint.
 
     Always resumes: a finished cell is not retrained, an interrupted one continues where it stopped.
     """
     config = replace(base, out=str(Path(base.out) / name), resume=True, **changes)
     train(config)
+    return Path(config.out) / "best"
+
+
+def _evaluate_cell(base: TrainConfig, checkpoint: Path, test_filter: VideoFilter, *, eval_name: str,
+                   title: str) -> dict:
     options = EvalOptions(batch_size=base.batch_size, workers=base.workers, device=base.device, amp=base.amp,
                           progress=base.progress)
-    return evaluate_checkpoint(Path(config.out) / "best", base.root, test_filter,
-                               out_dir=Path(config.out) / "eval", options=options, title=title)
+    return evaluate_checkpoint(checkpoint, base.root, test_filter, out_dir=checkpoint.parent / eval_name,
+                               options=options, title=title)
+
+
+def _run(base: TrainConfig, name: str, test_filter: VideoFilter, *, title: str, **changes) -> dict:
+    """Train one protocol cell and evaluate its best checkpoint on one test selection."""
+    return _evaluate_cell(base, _train_cell(base, name, **changes), test_filter, eval_name="eval", title=title)
 
 
 def leave_one_method_out(base: TrainConfig, methods: tuple[str, ...] = ()) -> dict[str, dict]:
@@ -58,12 +68,13 @@ def held_out_config(base: TrainConfig) -> dict[str, dict]:
 
 def train_raw_test_compressed(base: TrainConfig, compressions: tuple[str, ...] = ()) -> dict[str, dict]:
     compressions = compressions or tuple(c for c in load_taxonomy().compressions if c != "raw")
+    checkpoint = _train_cell(base, "compression-raw", compressions=("raw",))  # one model, several test sets
     results = {}
     for compression in ("raw", *compressions):
         test = VideoFilter(methods=base.methods(), configs=base.configs, compressions=(compression,),
                            splits=("test",))
-        results[f"raw -> {compression}"] = _run(base, "compression-raw", test,
-                                                title=f"Train raw, test {compression}", compressions=("raw",))
+        results[f"raw -> {compression}"] = _evaluate_cell(base, checkpoint, test, eval_name=f"eval-{compression}",
+                                                          title=f"Train raw, test {compression}")
     return results
 
 
