@@ -58,11 +58,11 @@ def test_ls_json_csv_and_table(root, capsys):
     assert [r["path"] for r in rows] == ["real/raw/train/s000.mp4"]
     assert rows[0]["method"] == ""
 
-    code, out, _ = _ttdf(capsys, "ls", "--root", str(root), "--method", "magicdance", "--config", "cross")
+    code, out, _ = _ttdf(capsys, "ls", "--root", str(root), "--method", "magicdance", "--config", "mismatch")
     lines = out.splitlines()
     assert lines[0].split() == list(query_cli.LS_COLUMNS)
-    assert len(lines) == 1 + 3 + 3  # header, the reals (method filters fakes only), magicdance/cross fakes
-    assert lines[1].split()[:4] == ["fake/magicdance/cross/raw/test/s002__s000.mp4", "fake", "magicdance", "cross"]
+    assert len(lines) == 1 + 3 + 3  # header, the reals (method filters fakes only), magicdance/mismatch fakes
+    assert lines[1].split()[:4] == ["fake/magicdance/mismatch/raw/test/s002__s000.mp4", "fake", "magicdance", "mismatch"]
     assert lines[4].split()[:4] == ["real/raw/test/s002.mp4", "real", "-", "-"]
 
 
@@ -131,3 +131,24 @@ def test_stats_compares_a_full_looking_copy_with_the_published_totals(root, tmp_
     assert code == 0
     assert out.splitlines()[-1] == ("fake videos/frames: 18 / 108 (raw 18/108); matches the published TT-DF "
                                     "totals 18 / 108")
+
+
+def test_a_root_laid_out_before_the_rename_loads_and_old_names_select(tmp_path, capsys):
+    """Folders fake/<method>/same|cross/... with no manifest, and `--config cross` on the command line."""
+    records = write_tiny_dataset(tmp_path, sources=2, methods=("magicdance",), manifest=False)
+    for record in records:
+        if record.is_fake:
+            old = {"match": "same", "mismatch": "cross"}[record.config]
+            target = tmp_path / record.path.replace(f"/{record.config}/", f"/{old}/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / record.path).rename(target)
+    assert _ttdf(capsys, "index", "--root", str(tmp_path), "--workers", "1", "--no-progress")[0] == 0
+    code, out, _ = _ttdf(capsys, "ls", "--root", str(tmp_path), "--label", "fake", "--config", "cross",
+                         "--format", "json")
+    assert code == 0
+    assert [(r["path"], r["config"]) for r in json.loads(out)] == [
+        ("fake/magicdance/cross/raw/train/s000__s001.mp4", "mismatch"),
+        ("fake/magicdance/cross/raw/val/s001__s000.mp4", "mismatch")]
+    code, out, _ = _ttdf(capsys, "stats", "--root", str(tmp_path), "--label", "fake", "--by", "config",
+                         "--format", "json")
+    assert {r["config"]: r["videos"] for r in json.loads(out)} == {"match": 2, "mismatch": 2, "total": 4}

@@ -128,7 +128,7 @@ def test_filters_and_arguments(tmp_path):
 
 
 def test_missing_index_says_what_to_do(tmp_path):
-    write_tiny_dataset(tmp_path, sources=1, methods=("magicanimate",), configs=("same",))
+    write_tiny_dataset(tmp_path, sources=1, methods=("magicanimate",), configs=("match",))
     with pytest.raises(IndexDatabaseError, match="ttdf index"):
         compress_dataset(tmp_path, [23], progress=False)
 
@@ -140,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def test_cli(tmp_path, capsys):
-    _dataset(tmp_path, configs=("same",))
+    _dataset(tmp_path, configs=("match",))
     assert run_command(_parser(), ["compress", "--root", str(tmp_path), "--crf", "40", "--preset", "ultrafast",
                                    "--workers", "1", "--no-progress"]) == 0
     assert "4 written" in capsys.readouterr().out

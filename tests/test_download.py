@@ -23,8 +23,9 @@ from ttdf.records import VideoFilter
 
 
 def test_plan_for_one_method_config_compression():
-    filt = VideoFilter(methods=("magicanimate",), configs=("cross",), compressions=("c23",))
-    assert plan_download(filt) == ["manifest.csv", "real/c23/*/*", "fake/magicanimate/cross/c23/*/*"]
+    filt = VideoFilter(methods=("magicanimate",), configs=("mismatch",), compressions=("c23",))
+    assert plan_download(filt) == ["manifest.csv", "real/c23/*/*", "fake/magicanimate/mismatch/c23/*/*",
+                                  "fake/magicanimate/cross/c23/*/*"]  # a mirror laid out before the rename
 
 
 def test_plan_labels_and_products():
@@ -66,7 +67,7 @@ def _fake_hub(monkeypatch, mirror: Path, *, damage: str | None = None) -> list[d
 
 def test_download_subset_verifies_and_indexes(tmp_path, monkeypatch):
     mirror = tmp_path / "mirror"
-    records = write_tiny_dataset(mirror, sources=2, methods=("magicanimate", "magicdance"), configs=("cross",))
+    records = write_tiny_dataset(mirror, sources=2, methods=("magicanimate", "magicdance"), configs=("mismatch",))
     calls = _fake_hub(monkeypatch, mirror)
     root = tmp_path / "root"
     filt = VideoFilter(methods=("magicanimate",), labels=("fake",))
@@ -84,7 +85,7 @@ def test_download_subset_verifies_and_indexes(tmp_path, monkeypatch):
 
 def test_checksum_mismatch_is_moved_aside_and_refetched(tmp_path, monkeypatch):
     mirror = tmp_path / "mirror"
-    records = write_tiny_dataset(mirror, sources=1, methods=("magicanimate",), configs=("same",))
+    records = write_tiny_dataset(mirror, sources=1, methods=("magicanimate",), configs=("match",))
     victim = records[0].path
     _fake_hub(monkeypatch, mirror, damage=victim)
     root = tmp_path / "root"
@@ -109,19 +110,19 @@ def test_dry_run_lists_remote_files_and_writes_nothing(tmp_path, monkeypatch):
             seen.update(kwargs, repo_id=repo_id)
             yield RepoFile(path="manifest.csv", size=100, oid="a")
             yield RepoFolder(path="fake", oid="b")
-            yield RepoFile(path="fake/magicanimate/cross/c23/test/s000__s001.mp4", size=2000, oid="c")
-            yield RepoFile(path="fake/magicanimate/same/c23/test/s000__s000.mp4", size=3000, oid="d")
+            yield RepoFile(path="fake/magicanimate/mismatch/c23/test/s000__s001.mp4", size=2000, oid="c")
+            yield RepoFile(path="fake/magicanimate/match/c23/test/s000__s000.mp4", size=3000, oid="d")
             yield RepoFile(path="real/c23/test/s000.mp4", size=500, oid="e")
             yield RepoFile(path="real/c40/test/s000.mp4", size=400, oid="f")
 
     monkeypatch.setattr(ttdf.download, "HfApi", FakeApi)
     root = tmp_path / "root"
-    filt = VideoFilter(configs=("cross",), compressions=("c23",))
+    filt = VideoFilter(configs=("mismatch",), compressions=("c23",))
     report = download_dataset(root, filt, dry_run=True, progress=False)
     assert seen == dict(repo_id="HashTAG00002/TT-DF", repo_type="dataset", revision="main", recursive=True,
                         token=None)
     assert [(f.path, f.size) for f in report.files] == [
-        ("fake/magicanimate/cross/c23/test/s000__s001.mp4", 2000), ("manifest.csv", 100),
+        ("fake/magicanimate/mismatch/c23/test/s000__s001.mp4", 2000), ("manifest.csv", 100),
         ("real/c23/test/s000.mp4", 500)]
     assert report.total_bytes == 2600 and report.dry_run
     assert not root.exists()
@@ -172,7 +173,7 @@ def test_cli(tmp_path, monkeypatch, capsys, offline):
     assert err.count("\n") == 1 and err.startswith("ttdf: error:") and "Traceback" not in err
 
     mirror = tmp_path / "mirror"
-    write_tiny_dataset(mirror, sources=1, methods=("magicanimate",), configs=("same",))
+    write_tiny_dataset(mirror, sources=1, methods=("magicanimate",), configs=("match",))
     calls = _fake_hub(monkeypatch, mirror)
     assert run_command(_parser(), ["download", "--root", str(root), "--label", "real", "--repo-id", "me/m",
                                    "--no-verify", "--no-progress"]) == 0

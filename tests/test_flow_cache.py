@@ -129,7 +129,7 @@ def test_compute_missing_false_and_no_cache(tmp_path, video):
 def indexed_root(tmp_path):
     root = tmp_path / "ds"
     records = write_tiny_dataset(root, sources=2, frames=4, size=(24, 24), methods=("animateanyone",),
-                                 configs=("same",))
+                                 configs=("match",))
     report = index_dataset(root, workers=1, progress=False)
     assert not report.bad
     return root, sorted(r.path for r in records)

@@ -33,7 +33,7 @@ def _indexed(root: Path) -> dict[str, str]:
 def test_import_infers_metadata_from_the_layout(tmp_path):
     src, records = _source(tmp_path, manifest=False)
     (src / "README.md").write_text("about")
-    (src / "fake/magicanimate/same/raw/train/noseparator.mp4").write_bytes(b"x")
+    (src / "fake/magicanimate/match/raw/train/noseparator.mp4").write_bytes(b"x")
     (src / "clips").mkdir()
     (src / "clips/x.mp4").write_bytes(b"x")
     (src / "real/raw/train/.s000.abc.tmp.mp4").write_bytes(b"x")  # leftover of an interrupted write: ignored
@@ -42,7 +42,7 @@ def test_import_infers_metadata_from_the_layout(tmp_path):
     report = import_dataset(src, root, workers=2, progress=False)
     assert report.imported == sorted(r.path for r in records) and not report.failed and not report.skipped
     assert sorted(p for p, _ in report.unrecognised) == ["README.md", "clips/x.mp4",
-                                                          "fake/magicanimate/same/raw/train/noseparator.mp4"]
+                                                          "fake/magicanimate/match/raw/train/noseparator.mp4"]
     assert dict(report.unrecognised)["README.md"] == "not a video file"
     assert "fake/{method}" in dict(report.unrecognised)["clips/x.mp4"]
 
@@ -59,7 +59,7 @@ def test_import_infers_metadata_from_the_layout(tmp_path):
 
 
 def test_import_uses_the_source_manifest_for_nonstandard_paths(tmp_path):
-    src, records = _source(tmp_path, configs=("same",))
+    src, records = _source(tmp_path, configs=("match",))
     moved = records[0].with_(path="clips/first.mp4")
     (src / "clips").mkdir()
     os.replace(src / records[0].path, src / moved.path)
@@ -74,7 +74,7 @@ def test_import_uses_the_source_manifest_for_nonstandard_paths(tmp_path):
 
 
 def test_explicit_manifest_lists_missing_files(tmp_path):
-    src, records = _source(tmp_path, configs=("same",), manifest=False)
+    src, records = _source(tmp_path, configs=("match",), manifest=False)
     listing = tmp_path / "listing.jsonl"
     write_manifest(listing, [*records, records[0].with_(path="real/raw/train/gone.mp4", identity_id="gone",
                                                         pose_id="gone")])
@@ -84,7 +84,7 @@ def test_explicit_manifest_lists_missing_files(tmp_path):
 
 
 def test_hardlink_and_symlink(tmp_path):
-    src, records = _source(tmp_path, configs=("same",))
+    src, records = _source(tmp_path, configs=("match",))
     hard, soft = tmp_path / "hard", tmp_path / "soft"
     import_dataset(src, hard, mode="hardlink", progress=False)
     import_dataset(src, soft, mode="symlink", progress=False)
@@ -97,7 +97,7 @@ def test_hardlink_and_symlink(tmp_path):
 
 
 def test_hardlink_falls_back_to_copy_across_filesystems(tmp_path, monkeypatch):
-    src, records = _source(tmp_path, configs=("same",))
+    src, records = _source(tmp_path, configs=("match",))
 
     def cross_device(a, b):
         raise OSError(errno.EXDEV, "Invalid cross-device link")
@@ -111,7 +111,7 @@ def test_hardlink_falls_back_to_copy_across_filesystems(tmp_path, monkeypatch):
 
 
 def test_unsafe_manifest_is_refused_before_writing(tmp_path):
-    src, _ = _source(tmp_path, configs=("same",))
+    src, _ = _source(tmp_path, configs=("match",))
     text = (src / "manifest.csv").read_text().splitlines()
     text[1] = "../evil.mp4" + text[1][text[1].index(","):]
     (src / "manifest.csv").write_text("\n".join(text) + "\n")
@@ -122,7 +122,7 @@ def test_unsafe_manifest_is_refused_before_writing(tmp_path):
 
 
 def test_checksum_mismatch_is_not_imported(tmp_path):
-    src, records = _source(tmp_path, configs=("same",))
+    src, records = _source(tmp_path, configs=("match",))
     victim = src / records[1].path
     victim.write_bytes(victim.read_bytes()[:-10] + b"0123456789")
     root = tmp_path / "root"
@@ -139,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def test_cli(tmp_path, capsys):
-    src, records = _source(tmp_path, configs=("same",))
+    src, records = _source(tmp_path, configs=("match",))
     root = tmp_path / "root"
     assert run_command(_parser(), ["import", str(src), "--root", str(root), "--mode", "symlink",
                                    "--no-progress"]) == 0

@@ -105,24 +105,24 @@ def test_values_are_plain_python_types():
 
 def test_aggregate_videos_means_per_video_sorted_by_path():
     clips = [
-        _clip("fake/b.mp4", 1, 0.9, 0, "magicanimate", "same"),
+        _clip("fake/b.mp4", 1, 0.9, 0, "magicanimate", "match"),
         _clip("real/a.mp4", 0, 0.2, 0),
-        _clip("fake/b.mp4", 1, 0.5, 1, "magicanimate", "same"),
+        _clip("fake/b.mp4", 1, 0.5, 1, "magicanimate", "match"),
         _clip("real/a.mp4", 0, 0.4, 1),
         _clip("real/a.mp4", 0, 0.3, 2),
-        _clip("fake/c.mp4", 1, 0.6, 0, "magicdance", "cross", "c40"),
+        _clip("fake/c.mp4", 1, 0.6, 0, "magicdance", "mismatch", "c40"),
     ]
     videos = aggregate_videos(clips)
     assert [v.path for v in videos] == ["fake/b.mp4", "fake/c.mp4", "real/a.mp4"]
     assert [v.n_clips for v in videos] == [2, 1, 3]
     assert [v.prob for v in videos] == pytest.approx([0.7, 0.6, 0.3])
-    assert (videos[0].label, videos[0].method, videos[0].config, videos[0].compression) == (1, "magicanimate", "same", "raw")
+    assert (videos[0].label, videos[0].method, videos[0].config, videos[0].compression) == (1, "magicanimate", "match", "raw")
     assert (videos[1].method, videos[1].compression) == ("magicdance", "c40")
     assert videos[2].label == 0 and videos[2].method is None
 
 
 def test_aggregate_videos_refuses_inconsistent_clips():
-    clips = [_clip("x.mp4", 1, 0.9, 0, "magicanimate", "same"), _clip("x.mp4", 0, 0.1, 1)]
+    clips = [_clip("x.mp4", 1, 0.9, 0, "magicanimate", "match"), _clip("x.mp4", 0, 0.1, 1)]
     with pytest.raises(TTDFError, match="x.mp4"):
         aggregate_videos(clips)
 

@@ -8,7 +8,7 @@ from tofnet.metrics import ClipPrediction, aggregate_videos, binary_metrics
 from tofnet.report import evaluation_report, group_name, markdown_table, summary_table, write_report
 
 METHODS = ("animateanyone", "magicanimate")
-CONFIGS = ("cross", "same")
+CONFIGS = ("match", "mismatch")
 COMPRESSIONS = ("c40", "raw")
 N_REAL = {"raw": 3, "c40": 4}  # different per compression so a wrong real pool shows up in the counts
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -72,18 +72,18 @@ def test_group_counts_and_marginals():
 def test_group_metrics_use_matching_fakes_and_same_compression_reals():
     report = evaluation_report(_clips())
     videos = aggregate_videos(_clips())
-    members = [v for v in videos if v.compression == "c40" and (v.label == 0 or (v.method, v.config) == ("animateanyone", "same"))]
+    members = [v for v in videos if v.compression == "c40" and (v.label == 0 or (v.method, v.config) == ("animateanyone", "match"))]
     expected = binary_metrics([v.label for v in members], [v.prob for v in members])
-    group = _group(report, "animateanyone", "same", "c40")
+    group = _group(report, "animateanyone", "match", "c40")
     assert {k: group[k] for k in expected} == expected
     # Video scores: magicanimate fakes 0.85, 0.90; animateanyone fakes 0.55, 0.60;
     # raw reals 0.20, 0.32, 0.44; c40 reals add 0.56.
-    easy = _group(report, "magicanimate", "same", "c40")
+    easy = _group(report, "magicanimate", "match", "c40")
     assert easy["auc"] == 1.0 and easy["eer"] == 0.0
     assert easy["acc"] == pytest.approx(5 / 6)  # the 0.56 real is called fake at 0.5
-    raw = _group(report, "animateanyone", "cross", "raw")
+    raw = _group(report, "animateanyone", "mismatch", "raw")
     assert raw["auc"] == 1.0 and raw["acc"] == 1.0
-    hard = _group(report, "animateanyone", "cross", "c40")
+    hard = _group(report, "animateanyone", "mismatch", "c40")
     assert hard["auc"] == pytest.approx(7 / 8)  # 0.55 beats 3 of 4 reals, 0.60 beats all 4
     assert hard["acc"] == pytest.approx(5 / 6)
 
@@ -91,7 +91,7 @@ def test_group_metrics_use_matching_fakes_and_same_compression_reals():
 def test_fake_only_groups_have_none_metrics():
     clips = [c for c in _clips() if c.label == 1 or c.compression == "raw"]
     report = evaluation_report(clips)
-    group = _group(report, "magicanimate", "same", "c40")
+    group = _group(report, "magicanimate", "match", "c40")
     assert group["n_real"] == 0 and group["auc"] is None and group["acc"] is not None
     json.dumps(report)
 
@@ -106,7 +106,7 @@ def test_write_report_files(tmp_path):
     text = paths["markdown"].read_text()
     assert text.startswith("# Unit test")
     assert "| group | n_real | n_fake | ACC | AUC | EER | AP |" in text
-    assert "| magicanimate/same/c40 | 4 | 2 |" in text
+    assert "| magicanimate/match/c40 | 4 | 2 |" in text
     assert "| */*/raw | 3 | 8 |" in text
     assert "**clip level**" in text and "**video level**" in text
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp leftovers

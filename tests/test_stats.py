@@ -50,7 +50,7 @@ def test_filters_and_totals(indexed):
     index, _, _ = indexed
     rows = dataset_stats(index, VideoFilter(methods=("magicanimate",)), by=("label", "config"))
     assert [(r["label"], r["config"], r["videos"]) for r in rows] == [
-        ("real", None, 3), ("fake", "same", 3), ("fake", "cross", 3)]
+        ("real", None, 3), ("fake", "match", 3), ("fake", "mismatch", 3)]
     total = totals(rows, by=("label", "config"))
     assert (total["label"], total["config"], total["videos"], total["frames"], total["bad"]) == (
         "total", None, 9, 54, 1)

@@ -23,12 +23,12 @@ from ttdf.taxonomy import load_taxonomy
 from ttdf.video import iter_frames
 
 TAXONOMY = load_taxonomy()
-SMALL = SynthConfig(sources=3, frames=6, methods=("magicanimate",), configs=("same",))
+SMALL = SynthConfig(sources=3, frames=6, methods=("magicanimate",), configs=("match",))
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> tuple[Path, SynthConfig, list]:
-    """Six sources (two per split, so every split has cross fakes), all methods and configs."""
+    """Six sources (two per split, so every split has mismatch fakes), all methods and configs."""
     root = tmp_path_factory.mktemp("synth")
     config = SynthConfig(sources=6, frames=8)
     return root, config, synthesize(root, config, progress=False)
@@ -38,7 +38,7 @@ def dataset(tmp_path_factory) -> tuple[Path, SynthConfig, list]:
 def signatures(tmp_path_factory) -> dict[str, dict[str, float]]:
     """Temporal statistics of decoded videos averaged per class ("real" or method), self-reenactment only."""
     root = tmp_path_factory.mktemp("signatures")
-    config = SynthConfig(sources=3, frames=20, configs=("same",))
+    config = SynthConfig(sources=3, frames=20, configs=("match",))
     stats: dict[str, list[dict[str, float]]] = {}
     for record in synthesize(root, config, progress=False):
         identity = int(record.identity_id[3:])
@@ -113,7 +113,7 @@ def test_splits_are_disjoint_by_source_and_cross_stays_in_split(dataset):
     for record in records:  # every video of a source (as identity or pose) lives in that source's split
         assert record.split == split_of[record.identity_id] == split_of[record.pose_id]
     for record in records:
-        if record.config == "cross":
+        if record.config == "mismatch":
             assert record.identity_id != record.pose_id
         elif record.is_fake:
             assert record.identity_id == record.pose_id
@@ -124,7 +124,7 @@ def test_splits_are_disjoint_by_source_and_cross_stays_in_split(dataset):
 
 def test_lone_source_in_split_gets_no_cross_fake(tmp_path):
     records = synthesize(tmp_path, SynthConfig(sources=3, frames=4, methods=("magicdance",)), progress=False)
-    assert Counter(r.config for r in records if r.is_fake) == {"same": 3}  # 1 source per split: no partner
+    assert Counter(r.config for r in records if r.is_fake) == {"match": 3}  # 1 source per split: no partner
 
 
 def test_no_trivial_brightness_cue(dataset):
@@ -141,10 +141,10 @@ def test_same_config_without_artefacts_matches_the_real_video():
     config = SynthConfig(sources=3, frames=6, artifact_strength=0.0)
     for method in TAXONOMY.methods:
         real = np.stack([f for f, _ in render_video(config, 1, 1)]).astype(np.float32)
-        fake = np.stack([f for f, _ in render_video(config, 1, 1, method, "same")]).astype(np.float32)
+        fake = np.stack([f for f, _ in render_video(config, 1, 1, method, "match")]).astype(np.float32)
         assert np.abs(real - fake).mean() < 2.0  # only independent sensor noise differs
     strong = SynthConfig(sources=3, frames=6)
-    fake = np.stack([f for f, _ in render_video(strong, 1, 1, "magicdance", "same")]).astype(np.float32)
+    fake = np.stack([f for f, _ in render_video(strong, 1, 1, "magicdance", "match")]).astype(np.float32)
     assert np.abs(real - fake).max() > 40  # with artefacts, limbs are elsewhere
 
 
@@ -161,7 +161,7 @@ def test_same_seed_is_byte_identical_and_other_seed_differs(tmp_path):
 
 
 def test_process_pool_gives_the_same_bytes(tmp_path):
-    config = SynthConfig(sources=3, frames=4, methods=("animateanyone",), configs=("same",))
+    config = SynthConfig(sources=3, frames=4, methods=("animateanyone",), configs=("match",))
     serial = synthesize(tmp_path / "serial", config, progress=False)
     parallel = synthesize(tmp_path / "parallel", config, workers=2, progress=False)
     assert [(r.path, r.sha256) for r in serial] == [(r.path, r.sha256) for r in parallel]
@@ -228,7 +228,7 @@ def test_animateanyone_texture_slides_smoothly_while_others_boil():
     def lag1(method: str) -> float:
         values = []
         for source in range(3):
-            shift = build_scene(config, source, source, method, "same")[1].tex_shift
+            shift = build_scene(config, source, source, method, "match")[1].tex_shift
             centred = shift - shift.mean(axis=0)
             values.append((centred[1:] * centred[:-1]).sum() / (centred ** 2).sum())
         return float(np.mean(values))
@@ -242,7 +242,7 @@ def test_real_motion_is_smooth_and_magicdance_motion_is_not():
     config = SynthConfig(sources=4, frames=32)
 
     def roughness(source: int, method: str | None) -> float:
-        app, track = build_scene(config, source, source, method, "same")
+        app, track = build_scene(config, source, source, method, "match")
         points = np.stack(list(sr.keypoints(app, track).values()), axis=1)
         assert (points[..., 1] < config.height).all()  # feet stay above the bottom edge
         return float(np.abs(np.diff(points, 3, axis=0)).mean() / np.abs(np.diff(points, 2, axis=0)).mean())
@@ -265,9 +265,9 @@ def _parser() -> argparse.ArgumentParser:
 def test_cli_parses_options_into_a_config():
     args = _parser().parse_args(["synth", "--root", "x", "--sources", "4", "--frames", "10", "--fps", "12.5",
                                  "--size", "64x80", "--seed", "3", "--methods", "magicdance",
-                                 "--configs", "same", "--artifact-strength", "0.5", "--workers", "2"])
+                                 "--configs", "match", "--artifact-strength", "0.5", "--workers", "2"])
     assert synth_cli.config_from_args(args) == SynthConfig(
-        sources=4, frames=10, fps=12.5, width=64, height=80, seed=3, methods=("magicdance",), configs=("same",),
+        sources=4, frames=10, fps=12.5, width=64, height=80, seed=3, methods=("magicdance",), configs=("match",),
         artifact_strength=0.5)
     assert args.workers == 2 and args.root == Path("x")
     assert _parser().parse_args(["synth"]).workers == 1
@@ -288,7 +288,7 @@ def test_cli_runs_and_summarises(tmp_path, capsys):
     assert run_command(_parser(), argv) == 0
     out = capsys.readouterr().out
     assert "6 videos written, 0 already there" in out and str(tmp_path / "manifest.csv") in out
-    assert "no cross fakes" in out
+    assert "no mismatch fakes" in out
     assert run_command(_parser(), argv) == 0
     assert "0 videos written, 6 already there" in capsys.readouterr().out
     assert run_command(_parser(), argv[:-1] + ["--seed", "9", "--no-progress"]) == 2

@@ -1,6 +1,7 @@
 """Training, resume, evaluation, prediction and DDP on a tiny indexed dataset (CPU, random weights)."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
@@ -16,6 +17,7 @@ from safetensors.torch import load_file
 from tests.tiny_dataset import write_tiny_dataset
 import tofnet.train
 from tofnet.cli import main as tofnet_main
+from tofnet.cli.common import train_config_from_args, training_options
 from tofnet.data import DataConfig
 from tofnet.evaluate import evaluate_checkpoint
 from tofnet.predict import predict_videos
@@ -123,6 +125,20 @@ def test_cli_rejects_bad_arguments(capsys):
     assert info.value.code == 2 and "invalid choice" in capsys.readouterr().err
     assert tofnet_main(["evaluate", "runs/does-not-exist", "--root", "/nonexistent"]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_old_config_names_become_match_and_mismatch():
+    """Run configs written before the rename, and `--configs same cross`, name the canonical configurations."""
+    old = TrainConfig(root="r", out="o", configs=("cross",)).to_dict()
+    assert TrainConfig.from_dict(old).configs == ("mismatch",)
+    assert TrainConfig(root="r", out="o", configs=("same", "match", "cross")).filter("test").configs == \
+        ("match", "mismatch")
+    parser = argparse.ArgumentParser(parents=[training_options()])
+    parser.add_argument("--root", default="r")
+    parser.add_argument("--out", default="o")
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--progress", default=False)
+    assert train_config_from_args(parser.parse_args(["--configs", "same", "cross"])).configs == ("match", "mismatch")
 
 
 def _free_port() -> int:

@@ -44,7 +44,7 @@ def damaged(tmp_path):
     (tmp_path / real[1]).write_bytes(data[:2048])                           # truncated: checksum + undecodable
     write_manifest(tmp_path / "manifest.csv",
                    [r.with_(sha256="ab" * 32) if r.path == fake[0] else r for r in records])  # checksum only
-    shutil.copy(tmp_path / fake[1], tmp_path / "fake/magicdance/same/raw/train/new__new.mp4")  # unindexed
+    shutil.copy(tmp_path / fake[1], tmp_path / "fake/magicdance/match/raw/train/new__new.mp4")  # unindexed
     return tmp_path, real, fake
 
 
@@ -61,7 +61,7 @@ def test_every_kind_of_damage_is_found_and_the_run_goes_on(damaged):
         real[0]: {"missing"},
         real[1]: {"checksum", "undecodable"},
         fake[0]: {"checksum"},
-        "fake/magicdance/same/raw/train/new__new.mp4": {"unindexed"},
+        "fake/magicdance/match/raw/train/new__new.mp4": {"unindexed"},
     }
     assert report.ok == N_VIDEOS - 3
     details = {(p.path, p.kind): p.detail for p in report.problems}
@@ -72,7 +72,7 @@ def test_every_kind_of_damage_is_found_and_the_run_goes_on(damaged):
 def test_cheap_checks_and_filters(damaged):
     root, real, fake = damaged
     report = verify_dataset(root, checksums=False, decode=False, progress=False)
-    assert set(_kinds(report)) == {real[0], "fake/magicdance/same/raw/train/new__new.mp4"}
+    assert set(_kinds(report)) == {real[0], "fake/magicdance/match/raw/train/new__new.mp4"}
     reals = verify_dataset(root, VideoFilter(labels=("real",)), workers=1, progress=False)
     assert set(_kinds(reals)) == {real[0], real[1]}
     assert reals.ok == 1
@@ -110,7 +110,7 @@ def test_cli_exit_codes_and_lines(damaged, tmp_path_factory, capsys):
     assert run_command(_parser(), ["verify", "--root", str(root), "--workers", "1", "--no-progress"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert any(line.split()[:2] == ["MISSING", real[0]] for line in out)
-    assert any(line.split()[:2] == ["UNINDEXED", "fake/magicdance/same/raw/train/new__new.mp4"] for line in out)
+    assert any(line.split()[:2] == ["UNINDEXED", "fake/magicdance/match/raw/train/new__new.mp4"] for line in out)
     assert out[-1] == f"{N_VIDEOS - 3} video(s) ok, 5 problem(s)"
 
     clean = tmp_path_factory.mktemp("clean")

@@ -29,7 +29,7 @@ def write_tiny_dataset(root: Path, *, sources: int = 3, frames: int = 6, size: t
         specs = [dict(label="real", identity_id=src, pose_id=src)]
         for method in methods:
             for config in configs:
-                pose = src if config == "same" else other
+                pose = src if taxonomy.canonical_config(config) == "match" else other
                 specs.append(dict(label="fake", method=method, config=config, identity_id=src, pose_id=pose))
         for spec in specs:
             rel = relative_path(taxonomy, split=split, compression="raw", **spec)

@@ -68,6 +68,10 @@ class TrainConfig:
     resume: bool = False
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        # run configs written before the rename say same/cross: one canonical name keeps loo folders stable
+        self.configs = tuple(dict.fromkeys(load_taxonomy().canonical_config(c) for c in self.configs))
+
     def methods(self) -> tuple[str, ...]:
         chosen = self.train_methods or load_taxonomy().methods
         return tuple(m for m in chosen if m not in self.holdout_methods)

@@ -82,7 +82,9 @@ def plan_download(filt: VideoFilter | None = None, *, repo_id: str | None = None
     """
     taxonomy = taxonomy or load_taxonomy()
     filt = (filt or VideoFilter()).validate(taxonomy)
-    values = {"method": filt.methods, "config": filt.configs, "compression": filt.compressions, "split": filt.splits}
+    # a mirror laid out before the rename keeps its config folders under the old names (same/cross)
+    configs = tuple(n for c in filt.configs for n in (c, *(a for a, t in taxonomy.config_aliases.items() if t == c)))
+    values = {"method": filt.methods, "config": configs, "compression": filt.compressions, "split": filt.splits}
     patterns = [taxonomy.layout.manifest]
     for label, template in (("real", taxonomy.layout.real), ("fake", taxonomy.layout.fake)):
         if not filt.labels or label in filt.labels:

@@ -449,6 +449,7 @@ def _to_row(video: IndexedVideo, key: str | None) -> tuple:
 
 def _from_row(row: tuple) -> IndexedVideo:
     values = dict(zip(_COLUMNS, row))
+    values["config"] = load_taxonomy().canonical_config(values["config"])  # indexed before the rename
     record = VideoRecord(path=values["path"], **{c: values[c] for c in _RECORD_COLUMNS})
     return IndexedVideo(record=record, size=values["size"], mtime_ns=values["mtime_ns"], duration=values["duration"],
                         codec=values["codec"], status=values["status"], error=values["error"])

@@ -124,7 +124,7 @@ def merge_into_manifest(root: str | Path, records: Iterable[VideoRecord], *, tax
             rows[record.path] = record.with_(sha256=digest)
             changed = True
     for record in records:
-        record.validate(taxonomy, where=str(path))
+        record = record.validate(taxonomy, where=str(path))
         if rows.get(record.path) != record:
             rows[record.path] = record
             changed = True

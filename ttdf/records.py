@@ -52,6 +52,10 @@ class VideoRecord:
         return replace(self, **changes)
 
     def validate(self, taxonomy: Taxonomy, *, where: str = "record") -> "VideoRecord":
+        """Raise a :class:`ManifestError` naming ``where`` and the bad field; return the record with its
+        configuration under its canonical name (an old manifest's ``same`` becomes ``match``)."""
+        if self.config != taxonomy.canonical_config(self.config):
+            return self.with_(config=taxonomy.canonical_config(self.config)).validate(taxonomy, where=where)
         check_relative_path(self.path, where=where)
         if self.label not in taxonomy.labels:
             raise ManifestError(f"{where}: label {self.label!r} is not one of {list(taxonomy.labels)}")
@@ -143,6 +147,10 @@ class VideoFilter:
     labels: tuple[str, ...] = ()
 
     def validate(self, taxonomy: Taxonomy) -> "VideoFilter":
+        """Raise on an unknown value; return the filter with configurations under their canonical names."""
+        canonical = tuple(dict.fromkeys(taxonomy.canonical_config(c) for c in self.configs))
+        if canonical != self.configs:
+            return replace(self, configs=canonical).validate(taxonomy)
         for name, allowed in (("method", taxonomy.methods), ("config", taxonomy.configs),
                               ("split", taxonomy.splits), ("label", taxonomy.labels)):
             for value in getattr(self, f"{name}s"):

@@ -1,8 +1,8 @@
 """``ttdf synth``: a small, deterministic, TT-DF-shaped dataset of procedural dance videos.
 
 Each source gets a real video (its identity dancing its own dance) and, per method and
-configuration, a fake: identity ``i`` re-rendered along the dance of source ``i`` ("same") or
-of another source of the same split ("cross"). Fakes share a subtle "diffusion re-rendering"
+configuration, a fake: identity ``i`` re-rendered along the dance of source ``i`` ("match") or
+of another source of the same split ("mismatch"). Fakes share a subtle "diffusion re-rendering"
 trait (textures boil from frame to frame) plus one artefact per method, registered in
 :data:`ARTEFACTS`. Artefacts are temporal and a few grey levels / pixels strong; a single fake
 frame is drawn from the same distribution as a real one.
@@ -32,6 +32,9 @@ SYNTH_VERSION = 1  # bump when the rendering changes, so old roots are not silen
 STAMP_FILE = ".ttdf/synth.json"
 COMPRESSION = "raw"
 PRESET = "veryfast"  # lossless at crf 0 whatever the preset; only the file size changes
+MATCH, MISMATCH = "match", "mismatch"  # TT-DF's generative configurations: pose from the same / another video
+# Seeds hash the configuration's name; the names from before the rename keep every video byte-identical.
+_SEED_TAG = {MATCH: "same", MISMATCH: "cross"}
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class SynthConfig:
             if not ok:
                 raise TTDFError(f"synth: {message}")
         for name, chosen, known in (("method", self.methods, taxonomy.methods),
-                                    ("config", self.configs, taxonomy.configs)):
+                                    ("config", self.configs, taxonomy.config_choices)):
             unknown = [v for v in chosen or () if v not in known]
             if unknown:
                 raise TTDFError(f"synth: unknown {name}(s) {unknown}; choose from {list(known)}")
@@ -173,7 +176,7 @@ def source_id(index: int) -> str:
 def source_splits(config: SynthConfig, taxonomy: Taxonomy | None = None) -> tuple[str, ...]:
     """Split of every source: a seeded shuffle cut by ``split_fractions`` (largest remainder).
 
-    Every split gets at least one source when ``sources >= 3`` and two (so that "cross" has a
+    Every split gets at least one source when ``sources >= 3`` and two (so that "mismatch" has a
     partner in every split) when ``sources >= 6``.
     """
     taxonomy = taxonomy or load_taxonomy()
@@ -213,9 +216,9 @@ def _plan(config: SynthConfig, taxonomy: Taxonomy) -> list[_Job]:
     for i, split in enumerate(splits):
         jobs.append(_job(taxonomy, split, i, i, "real", None, None))
         for method in config.methods or taxonomy.methods:
-            for kind in config.configs or taxonomy.configs:
-                pose = i if kind == "same" else cross_partner(i, splits)
-                if pose is not None:  # a lone source in its split has no cross partner: skipped
+            for kind in dict.fromkeys(taxonomy.canonical_config(c) for c in config.configs or taxonomy.configs):
+                pose = i if kind == MATCH else cross_partner(i, splits)
+                if pose is not None:  # a lone source in its split has no mismatch partner: skipped
                     jobs.append(_job(taxonomy, split, i, pose, "fake", method, kind))
     return jobs
 
@@ -259,7 +262,8 @@ def render_video(config: SynthConfig, identity: int, pose: int, method: str | No
 
 
 def _video_tag(identity: int, pose: int, method: str | None, kind: str | None) -> tuple:
-    return ("real", identity) if method is None else ("fake", identity, pose, method, kind or "")
+    kind = _SEED_TAG.get(kind or "", kind or "")
+    return ("real", identity) if method is None else ("fake", identity, pose, method, kind)
 
 
 def _rng(seed: int, *parts: str | int) -> np.random.Generator:
@@ -333,5 +337,5 @@ def _check_stamp(root: Path, config: SynthConfig) -> None:
         atomic_write_text(stamp, json.dumps(key, indent=2, sort_keys=True) + "\n")
 
 
-__all__ = ["ARTEFACTS", "SynthConfig", "build_scene", "cross_partner", "plan_videos", "register_artefact",
+__all__ = ["ARTEFACTS", "MATCH", "MISMATCH", "SynthConfig", "build_scene", "cross_partner", "plan_videos", "register_artefact",
            "render_video", "source_id", "source_splits", "synthesize"]

@@ -48,13 +48,14 @@ class Taxonomy:
     hub: HubInfo
     published_totals: dict[str, int] = field(default_factory=dict)
     display: dict[str, str] = field(default_factory=dict)
+    config_aliases: dict[str, str] = field(default_factory=dict)   # old name -> canonical (``same`` -> ``match``)
 
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "taxonomy") -> "Taxonomy":
         try:
             methods = data["methods"]
             configs = data["configs"]
-            return cls(
+            taxonomy = cls(
                 name=str(data["name"]),
                 version=str(data["version"]),
                 labels=tuple(data["labels"]),
@@ -71,9 +72,26 @@ class Taxonomy:
                 hub=HubInfo(**data["hub"]),
                 published_totals=dict(data.get("published_totals", {})),
                 display={k: v.get("display", k) for k, v in {**methods, **configs}.items()},
+                config_aliases={str(k): str(v) for k, v in data.get("config_aliases", {}).items()},
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise TaxonomyError(f"{source}: malformed taxonomy ({exc!r}); restore it from git") from exc
+        wrong = {a: c for a, c in taxonomy.config_aliases.items() if c not in taxonomy.configs}
+        if wrong:
+            raise TaxonomyError(f"{source}: config_aliases {wrong} point to no configuration of {list(taxonomy.configs)}")
+        return taxonomy
+
+    @property
+    def config_choices(self) -> tuple[str, ...]:
+        """Every accepted configuration name: the canonical ones, then their aliases (for CLI ``choices``)."""
+        return (*self.configs, *(a for a in self.config_aliases if a not in self.configs))
+
+    def canonical_config(self, name: str | None) -> str | None:
+        """The canonical name of a configuration (``same`` -> ``match``); unknown names come back unchanged.
+
+        The one place where old names are translated, so old manifests, indexes and folders keep loading.
+        """
+        return self.config_aliases.get(name, name) if name is not None else None
 
     def is_compression(self, name: str) -> bool:
         return name in self.compressions or bool(_CRF_NAME.match(name))

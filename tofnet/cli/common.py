@@ -28,7 +28,7 @@ def training_options() -> argparse.ArgumentParser:
                       help="forgery methods to train on (default: all not held out)")
     data.add_argument("--holdout-methods", nargs="+", default=[], choices=taxonomy.methods, metavar="M",
                       help="forgery methods never seen in training")
-    data.add_argument("--configs", nargs="+", default=[], choices=taxonomy.configs, metavar="C",
+    data.add_argument("--configs", nargs="+", default=[], choices=taxonomy.config_choices, metavar="C",
                       help="generative configurations to use (default: all)")
     data.add_argument("--compression", nargs="+", default=["raw"], metavar="Q", help="compression levels (default: raw)")
     data.add_argument("--clip-len", type=positive_int, default=DataConfig.clip_len, help="frames per clip")

@@ -32,7 +32,7 @@ def filter_options() -> argparse.ArgumentParser:
     group = parser.add_argument_group("selection (repeatable; default: everything)")
     group.add_argument("--method", nargs="+", default=[], choices=taxonomy.methods, metavar="M",
                        help=f"forgery method(s): {', '.join(taxonomy.methods)}")
-    group.add_argument("--config", nargs="+", default=[], choices=taxonomy.configs, metavar="C",
+    group.add_argument("--config", nargs="+", default=[], choices=taxonomy.config_choices, metavar="C",
                        help=f"generative configuration(s): {', '.join(taxonomy.configs)}")
     group.add_argument("--compression", nargs="+", default=[], metavar="Q",
                        help=f"compression level(s): {', '.join(taxonomy.compressions)} or crfN")

@@ -5,7 +5,7 @@ import argparse
 from collections import Counter
 
 from ttdf.cli.options import positive_int, root_options, workers_options
-from ttdf.synth import SynthConfig, cross_partner, plan_videos, source_id, source_splits, synthesize
+from ttdf.synth import MISMATCH, SynthConfig, cross_partner, plan_videos, source_id, source_splits, synthesize
 from ttdf.taxonomy import load_taxonomy
 
 _DEFAULT = SynthConfig()
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=_DEFAULT.seed, help="random seed (default: %(default)s)")
     parser.add_argument("--methods", nargs="+", choices=taxonomy.methods, default=None, metavar="M",
                         help=f"forgery methods (default: all of {', '.join(taxonomy.methods)})")
-    parser.add_argument("--configs", nargs="+", choices=taxonomy.configs, default=None, metavar="C",
+    parser.add_argument("--configs", nargs="+", choices=taxonomy.config_choices, default=None, metavar="C",
                         help=f"generative configurations (default: all of {', '.join(taxonomy.configs)})")
     parser.add_argument("--artifact-strength", type=_non_negative_float, default=_DEFAULT.artifact_strength,
                         metavar="X", help="scale of every forgery artefact; 0 renders fakes like reals "
@@ -96,8 +96,8 @@ def _run(args: argparse.Namespace) -> int:
     splits_of = source_splits(config, taxonomy)
     lone = [source_id(i) for i in range(config.sources) if cross_partner(i, splits_of) is None]
     note = ""
-    if lone and any(c != "same" for c in config.configs or taxonomy.configs):
-        note = f"; no cross fakes for {', '.join(lone)} (alone in their split; use --sources 6 or more)"
+    if lone and any(taxonomy.canonical_config(c) == MISMATCH for c in config.configs or taxonomy.configs):
+        note = f"; no {MISMATCH} fakes for {', '.join(lone)} (alone in their split; use --sources 6 or more)"
     print(f"synth {args.root}: {len(records) - existing} videos written, {existing} already there "
           f"({labels['real']} real, {labels['fake']} fake; {config.frames} frames at {config.fps:g} fps, "
           f"{config.width}x{config.height}, seed {config.seed}); sources per split: "
