@@ -120,8 +120,11 @@ def test_predict_cli_json_and_exit_code(dataset, tmp_path, capsys):
 
 
 def test_cli_rejects_bad_arguments(capsys):
+    assert tofnet_main(["train", "--holdout-methods", "sora", "--root", "/nonexistent"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown method 'sora'" in err and err.count("\n") == 1
     with pytest.raises(SystemExit) as info:
-        tofnet_main(["train", "--holdout-methods", "sora"])
+        tofnet_main(["train", "--configs", "swap"])
     assert info.value.code == 2 and "invalid choice" in capsys.readouterr().err
     assert tofnet_main(["evaluate", "runs/does-not-exist", "--root", "/nonexistent"]) == 2
     assert "error" in capsys.readouterr().err

@@ -55,7 +55,7 @@ def leave_one_method_out(base: TrainConfig, methods: tuple[str, ...] = ()) -> di
 
 
 def held_out_config(base: TrainConfig) -> dict[str, dict]:
-    configs = base.configs or load_taxonomy().configs
+    configs = base.configs or load_taxonomy(root=base.root).configs
     results = {}
     for test_config in configs:
         train_configs = tuple(c for c in configs if c != test_config)
@@ -67,7 +67,7 @@ def held_out_config(base: TrainConfig) -> dict[str, dict]:
 
 
 def train_raw_test_compressed(base: TrainConfig, compressions: tuple[str, ...] = ()) -> dict[str, dict]:
-    compressions = compressions or tuple(c for c in load_taxonomy().compressions if c != "raw")
+    compressions = compressions or tuple(c for c in load_taxonomy(root=base.root).compressions if c != "raw")
     checkpoint = _train_cell(base, "compression-raw", compressions=("raw",))  # one model, several test sets
     results = {}
     for compression in ("raw", *compressions):

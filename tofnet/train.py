@@ -73,12 +73,14 @@ class TrainConfig:
         self.configs = tuple(dict.fromkeys(load_taxonomy().canonical_config(c) for c in self.configs))
 
     def methods(self) -> tuple[str, ...]:
-        chosen = self.train_methods or load_taxonomy().methods
+        taxonomy = load_taxonomy(root=self.root)
+        VideoFilter(methods=(*self.train_methods, *self.holdout_methods)).validate(taxonomy)
+        chosen = self.train_methods or taxonomy.methods
         return tuple(m for m in chosen if m not in self.holdout_methods)
 
     def filter(self, split: str) -> VideoFilter:
         return VideoFilter(methods=self.methods(), configs=self.configs, compressions=self.compressions,
-                           splits=(split,)).validate(load_taxonomy())
+                           splits=(split,)).validate(load_taxonomy(root=self.root))
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(asdict(self)))

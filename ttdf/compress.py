@@ -55,7 +55,7 @@ def compress_dataset(root: str | Path, crfs: Sequence[int], *, filt: VideoFilter
     ``crfN``) and lives where :func:`ttdf.records.relative_path` puts that compression. A source that
     cannot be decoded is reported in ``failed``; the others are still written.
     """
-    taxonomy = load_taxonomy()
+    taxonomy = load_taxonomy(root=root)
     root = Path(root)
     filt = (filt or VideoFilter()).validate(taxonomy)
     _check_arguments(taxonomy, crfs, filt, source_compression, preset)

@@ -100,7 +100,7 @@ def download_dataset(root: str | Path, filt: VideoFilter | None = None, *, repo_
     ``dry_run`` lists the matching remote files and their sizes and writes nothing. Rerunning resumes:
     the hub library skips complete files, and files that failed verification are fetched again.
     """
-    taxonomy = load_taxonomy()
+    taxonomy = load_taxonomy(root=root)
     filt = (filt or VideoFilter()).validate(taxonomy)
     repo_id, revision = resolve_hub(repo_id, revision, taxonomy)
     report = DownloadReport(repo_id=repo_id, revision=revision, patterns=plan_download(filt, taxonomy=taxonomy),

@@ -218,7 +218,7 @@ def index_dataset(root: str | Path, *, paths: Iterable[str] | None = None, worke
     root = Path(root)
     if not root.is_dir():
         raise TTDFError(f"dataset root {root} is not a directory; pass --root or run `ttdf synth`/`ttdf download`")
-    taxonomy = load_taxonomy()
+    taxonomy = load_taxonomy(root=root)
     manifest = _read_root_manifest(root, taxonomy)
     if rebuild:
         _reset_index(root)

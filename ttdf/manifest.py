@@ -113,7 +113,7 @@ def merge_into_manifest(root: str | Path, records: Iterable[VideoRecord], *, tax
     ``complete`` are records whose files are already in place but may be missing from the manifest
     (an interrupted run); they are added, with their checksum, only when absent.
     """
-    taxonomy = taxonomy or load_taxonomy()
+    taxonomy = taxonomy or load_taxonomy(root=root)
     root = Path(root)
     path = root / taxonomy.layout.manifest
     rows = {r.path: r for r in (read_manifest(path, taxonomy) if path.exists() else [])}

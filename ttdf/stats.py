@@ -31,7 +31,7 @@ def dataset_stats(index: VideoIndex, filt: VideoFilter | None = None, *,
             row = groups[key] = {**dict(zip(by, key)), "videos": 0, "frames": 0, "hours": 0.0, "size_gb": 0.0,
                                  "bad": 0}
         _add(row, video)
-    order = _sort_key(load_taxonomy(), by)
+    order = _sort_key(load_taxonomy(root=index.root), by)
     return [groups[key] for key in sorted(groups, key=order)]
 
 
@@ -48,7 +48,7 @@ def totals(rows: Sequence[dict], *, by: Sequence[str] = STAT_KEYS) -> dict:
 
 def compare_to_published(index: VideoIndex, taxonomy: Taxonomy | None = None) -> dict:
     """Fake videos/frames per compression next to the paper's totals (6,120 / 1,378,857 on a full copy)."""
-    taxonomy = taxonomy or load_taxonomy()
+    taxonomy = taxonomy or load_taxonomy(root=index.root)
     per_compression: dict[str, dict[str, int]] = {}
     groups: dict[tuple, int] = {}
     sources: set[str] = set()

@@ -314,7 +314,7 @@ def synthesize(root: str | Path, config: SynthConfig = SynthConfig(), *, workers
     finally:
         bar.close()
     records = [results[i] for i in range(len(jobs))]
-    merge_into_manifest(root, records, taxonomy=taxonomy)
+    merge_into_manifest(root, records, taxonomy=load_taxonomy(root=root))  # the root may hold imported methods
     return records
 
 

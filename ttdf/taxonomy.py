@@ -8,14 +8,17 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
 from ttdf.errors import TaxonomyError
+from ttdf.fsutil import atomic_write_text
 
 DEFAULT_TAXONOMY = Path(__file__).resolve().parent.parent / "manifests" / "taxonomy.json"
 _CRF_NAME = re.compile(r"^crf(\d{1,2})$")
+_METHOD_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+EXTENSION_FILE = ".ttdf/taxonomy.json"  # below a dataset root: the methods that dataset added
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,13 @@ class Taxonomy:
         """
         return self.config_aliases.get(name, name) if name is not None else None
 
+    def with_methods(self, methods: dict[str, str]) -> "Taxonomy":
+        """This taxonomy plus the methods of ``{name: display}`` it does not know yet."""
+        added = {m: d for m, d in methods.items() if m not in self.methods}
+        if not added:
+            return self
+        return replace(self, methods=(*self.methods, *added), display={**self.display, **added})
+
     def is_compression(self, name: str) -> bool:
         return name in self.compressions or bool(_CRF_NAME.match(name))
 
@@ -110,9 +120,69 @@ class Taxonomy:
         return int(match.group(1)) if match else None
 
 
-def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
-    """Load the taxonomy (``$TTDF_TAXONOMY`` or the packaged default when ``path`` is None)."""
-    return _load_cached(str(path or os.environ.get("TTDF_TAXONOMY") or DEFAULT_TAXONOMY))
+def load_taxonomy(path: str | Path | None = None, *, root: str | Path | None = None) -> Taxonomy:
+    """Load the taxonomy (``$TTDF_TAXONOMY`` or the packaged default when ``path`` is None).
+
+    With ``root``, the methods that dataset registered in ``<root>/.ttdf/taxonomy.json`` (a folder
+    of forgeries from a new method, see ``ttdf import --method``) are added, so every command on
+    that root knows them without editing the installed package.
+    """
+    base = str(path or os.environ.get("TTDF_TAXONOMY") or DEFAULT_TAXONOMY)
+    extension = Path(root) / EXTENSION_FILE if root is not None else None
+    try:
+        stat = extension.stat() if extension is not None else None
+    except (FileNotFoundError, NotADirectoryError):
+        stat = None
+    if stat is None:
+        return _load_cached(base)
+    return _extend(base, str(extension), stat.st_mtime_ns, stat.st_size)
+
+
+def check_method_name(name: str) -> str:
+    """Return ``name`` if it can name a forgery method (it becomes a folder and a CLI value), else raise."""
+    if not _METHOD_NAME.match(name or ""):
+        raise TaxonomyError(f"method name {name!r} must be lowercase letters, digits, '-' or '_' "
+                            "(starting with a letter or digit), e.g. champ")
+    return name
+
+
+def register_methods(root: str | Path, methods: dict[str, str]) -> Taxonomy:
+    """Add ``{name: display}`` to the root's taxonomy extension (written atomically); return the root's taxonomy."""
+    root = Path(root)
+    taxonomy = load_taxonomy(root=root)
+    new = {check_method_name(m): d for m, d in methods.items() if m not in taxonomy.methods}
+    if not new:
+        return taxonomy
+    extension = root / EXTENSION_FILE
+    data = _read_extension(extension) if extension.exists() else {"methods": {}}
+    data["methods"].update({m: {"display": d} for m, d in new.items()})
+    atomic_write_text(extension, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return load_taxonomy(root=root)
+
+
+@lru_cache(maxsize=32)
+def _extend(base: str, path: str, mtime_ns: int, size: int) -> Taxonomy:
+    """The taxonomy at ``base`` plus the extension's methods (cached by file state, so an edit is seen at once)."""
+    taxonomy = _load_cached(base)
+    methods = _read_extension(Path(path))["methods"]
+    return taxonomy.with_methods({m: str(v.get("display", m)) for m, v in methods.items()})
+
+
+def _read_extension(path: Path) -> dict:
+    fix = f"fix or delete {path} (it lists the methods this dataset added)"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TaxonomyError(f"{path}: unreadable taxonomy extension ({exc}); {fix}") from exc
+    if not isinstance(data, dict) or set(data) - {"methods"} or not isinstance(data.get("methods", {}), dict) \
+            or not all(isinstance(v, dict) for v in data.get("methods", {}).values()):
+        raise TaxonomyError(f'{path}: a taxonomy extension holds only {{"methods": {{name: {{"display": ...}}}}}}; {fix}')
+    for name in data.get("methods", {}):
+        try:
+            check_method_name(name)
+        except TaxonomyError as exc:
+            raise TaxonomyError(f"{path}: {exc}; {fix}") from exc
+    return {"methods": dict(data.get("methods", {}))}
 
 
 @lru_cache(maxsize=8)

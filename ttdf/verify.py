@@ -45,7 +45,7 @@ def verify_dataset(root: str | Path, filt: VideoFilter | None = None, *, checksu
     root = Path(root)
     if not root.is_dir():
         raise TTDFError(f"dataset root {root} is not a directory; pass --root or run `ttdf synth`/`ttdf download`")
-    taxonomy = load_taxonomy()
+    taxonomy = load_taxonomy(root=root)
     manifest_path = root / taxonomy.layout.manifest
     manifest = {r.path: r for r in read_manifest(manifest_path, taxonomy)} if manifest_path.is_file() else {}
     indexed = _read_index(root)

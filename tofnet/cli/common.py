@@ -24,9 +24,11 @@ def training_options() -> argparse.ArgumentParser:
     model.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", type=_key_value,
                        help="extra model keyword argument, JSON value (e.g. use_flow_stats=false); repeatable")
     data = parser.add_argument_group("data")
-    data.add_argument("--train-methods", nargs="+", default=[], choices=taxonomy.methods, metavar="M",
-                      help="forgery methods to train on (default: all not held out)")
-    data.add_argument("--holdout-methods", nargs="+", default=[], choices=taxonomy.methods, metavar="M",
+    # no argparse choices: the root may register more methods; TrainConfig.methods() checks them
+    data.add_argument("--train-methods", nargs="+", default=[], metavar="M",
+                      help=f"forgery methods to train on (default: all not held out): {', '.join(taxonomy.methods)} "
+                           "or one the root registered")
+    data.add_argument("--holdout-methods", nargs="+", default=[], metavar="M",
                       help="forgery methods never seen in training")
     data.add_argument("--configs", nargs="+", default=[], choices=taxonomy.config_choices, metavar="C",
                       help="generative configurations to use (default: all)")

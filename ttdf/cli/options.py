@@ -30,8 +30,9 @@ def filter_options() -> argparse.ArgumentParser:
     taxonomy = load_taxonomy()
     parser = argparse.ArgumentParser(add_help=False)
     group = parser.add_argument_group("selection (repeatable; default: everything)")
-    group.add_argument("--method", nargs="+", default=[], choices=taxonomy.methods, metavar="M",
-                       help=f"forgery method(s): {', '.join(taxonomy.methods)}")
+    # no argparse choices: a root may register more methods (<root>/.ttdf/taxonomy.json); filter_from_args checks
+    group.add_argument("--method", nargs="+", default=[], metavar="M",
+                       help=f"forgery method(s): {', '.join(taxonomy.methods)} or one the root registered")
     group.add_argument("--config", nargs="+", default=[], choices=taxonomy.config_choices, metavar="C",
                        help=f"generative configuration(s): {', '.join(taxonomy.configs)}")
     group.add_argument("--compression", nargs="+", default=[], metavar="Q",
@@ -45,7 +46,8 @@ def filter_options() -> argparse.ArgumentParser:
 
 def filter_from_args(args: argparse.Namespace) -> VideoFilter:
     return VideoFilter(methods=tuple(args.method), configs=tuple(args.config), compressions=tuple(args.compression),
-                       splits=tuple(args.split), labels=tuple(args.label)).validate(load_taxonomy())
+                       splits=tuple(args.split), labels=tuple(args.label)
+                       ).validate(load_taxonomy(root=getattr(args, "root", None)))
 
 
 def workers_options(default: int | None = None) -> argparse.ArgumentParser:
