@@ -91,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
     records = synthesize(args.root, config, workers=args.workers, progress=args.progress)
     labels = Counter(r.label for r in records)
     splits = Counter(r.split for r in records if r.label == "real")
-    taxonomy = load_taxonomy()
+    taxonomy = load_taxonomy(root=args.root)
     manifest = args.root / taxonomy.layout.manifest
     splits_of = source_splits(config, taxonomy)
     lone = [source_id(i) for i in range(config.sources) if cross_partner(i, splits_of) is None]
