@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     folder.add_argument("--compression", metavar="Q", help="compression level (default: raw)")
     folder.add_argument("--split", choices=(*taxonomy.splits, AUTO_SPLIT),
                         help=f"split of every video, or {AUTO_SPLIT} (default): a stable hash of the identity id "
-                             f"puts {'/'.join(f'{f:.0%}' for f in AUTO_SPLIT_FRACTIONS)} of the identities in "
+                             f"puts {'/'.join(f'{f * 100:.0f}%%' for f in AUTO_SPLIT_FRACTIONS)} of the identities in "
                              f"{'/'.join(taxonomy.splits)}, one identity in one split")
     parser.set_defaults(func=_run)
 
