@@ -16,7 +16,7 @@ import numpy as np
 
 from bench.common import Row, by_id, relate
 from bench.data import Context
-from tofnet.reader import READER_BACKENDS, read_frames
+from ttdf.video import READER_BACKENDS, read_frames
 
 ROWS = tuple(f"decode.{access}.{how}.{backend}" for access in ("seq", "clips") for how in ("reader", "bare")
              for backend in READER_BACKENDS)

@@ -16,7 +16,7 @@ from bench.common import Row, by_id, relate, value_row
 from bench.data import Context
 from tofnet.flow import compute_video_flow, create_flow_estimator
 from tofnet.flow_cache import FLOW_CACHE_DIR, FlowCache, compute_flow_for_index
-from tofnet.reader import read_frames
+from ttdf.video import read_frames
 
 ESTIMATORS = {"dis": {}, "farneback": {}, "raft_small": {"weights": "random"}}
 ROWS = (*(f"flow.estimator.{name}" for name in ESTIMATORS), "flow.estimator.dis_source", "flow.bare_loop",

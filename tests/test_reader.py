@@ -6,10 +6,8 @@ import av
 import numpy as np
 import pytest
 
-from tofnet import reader
-from tofnet.reader import READER_BACKENDS, count_frames, read_frames
 from ttdf.errors import VideoError
-from ttdf.video import encode_video
+from ttdf.video import DEFAULT_READER, READER_BACKENDS, count_frames, encode_video, read_frames
 
 FRAMES, HEIGHT, WIDTH = 8, 48, 64
 
@@ -78,16 +76,9 @@ def test_resize_uses_inter_area(video):
     np.testing.assert_array_equal(small, cv2.resize(full, (16, 12), interpolation=cv2.INTER_AREA))
 
 
-def test_auto_falls_back_to_pyav_when_decord_fails(video, monkeypatch):
-    def broken(path, *args):
-        raise VideoError(path, "decord cannot open it")
-
-    monkeypatch.setitem(reader._READERS, "decord", broken)
-    monkeypatch.setitem(reader._COUNTERS, "decord", broken)
-    assert read_frames(video, [0, 1]).shape == (2, HEIGHT, WIDTH, 3)
-    assert count_frames(video) == FRAMES
-    with pytest.raises(VideoError):
-        read_frames(video, [0], backend="decord")
+def test_auto_is_the_default_backend(video):
+    assert DEFAULT_READER in READER_BACKENDS
+    np.testing.assert_array_equal(read_frames(video, [0, 5]), read_frames(video, [0, 5], backend=DEFAULT_READER))
 
 
 def test_auto_reads_a_width_that_decord_mangles(tmp_path):

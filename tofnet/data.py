@@ -18,7 +18,7 @@ from torch.utils.data import Dataset, default_collate
 
 from tofnet.flow import create_flow_estimator
 from tofnet.flow_cache import FlowCache, load_or_compute_flow
-from tofnet.reader import count_frames, read_frames
+from ttdf.video import count_frames, read_frames
 from tofnet.sampling import ClipSampling
 from tofnet.transforms import ClipAugment
 from ttdf.errors import TTDFError, VideoError

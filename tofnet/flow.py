@@ -24,7 +24,7 @@ import numpy as np
 
 from ttdf.errors import DownloadError, TTDFError, VideoError
 from ttdf.fsutil import sha256_file
-from tofnet.reader import read_frames
+from ttdf.video import read_frames
 
 _CACHE_FORMAT = 1  # bump when the way flow is computed changes, so old caches stop matching
 _FLOW_BACKENDS: dict[str, Callable[..., FlowEstimator]] = {}

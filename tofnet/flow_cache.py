@@ -26,7 +26,7 @@ from ttdf.index import VideoIndex
 from ttdf.parallel import WorkerCrash, run_parallel
 from ttdf.records import VideoFilter
 from tofnet.flow import FlowEstimator, compute_video_flow, create_flow_estimator, flow_cache_key
-from tofnet.reader import check_size
+from ttdf.video import check_size
 
 FLOW_CACHE_DIR = ".ttdf/flow"  # below a dataset root
 _SHA256 = re.compile(r"^[0-9a-f]{2,64}$")

@@ -1,0 +1,178 @@
+"""Open and probe videos with PyAV: what a file holds, and how many frames really decode.
+
+A video's length has one definition in this project: the number of frames the decoder delivers.
+:func:`probe_video` (what ``ttdf index`` stores) and every reader in :mod:`ttdf.video.read` agree
+on it. :func:`frame_table` is the demuxed layout (timestamps, keyframes) the readers seek with.
+"""
+from __future__ import annotations
+
+import bisect
+import contextlib
+import functools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ttdf.errors import VideoError
+
+_LOG_PREFIX = re.compile(r"^\[[\d:]+\] \S+:\d+: (Check failed: )?")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    frames: int
+    fps: float
+    width: int
+    height: int
+    duration: float
+    codec: str
+
+
+@dataclass(frozen=True)
+class FrameTable:
+    """One demux pass over a video's packets: frame ``i`` is the packet with the ``i``-th smallest pts.
+
+    ``pts`` is None when some packet has no timestamp (such files are read sequentially, never seeked).
+    ``keyframes`` are frame indices; ``seek_ts[k]`` is the timestamp that seeks to ``keyframes[k]``.
+    ``promised`` is the frame count the container's header states (0 when it states none).
+    """
+
+    format: str
+    packets: int
+    promised: int
+    pts: tuple[int, ...] | None
+    keyframes: tuple[int, ...]
+    seek_ts: tuple[int, ...]
+
+    def keyframe_before(self, index: int) -> int:
+        """Position in ``keyframes`` of the last keyframe at or before frame ``index`` (0 if none)."""
+        return max(0, bisect.bisect_right(self.keyframes, index) - 1)
+
+
+@contextlib.contextmanager
+def open_video(path: str | Path) -> Iterator[tuple[av.container.InputContainer, av.video.stream.VideoStream]]:
+    """Open a container and its first video stream, turning every failure into a :class:`VideoError`."""
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise VideoError(path, "file is empty (0 bytes)")
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise VideoError(path, f"not a readable video container ({short_reason(exc)})") from exc
+    try:
+        if not container.streams.video:
+            raise VideoError(path, "contains no video stream")
+        yield container, container.streams.video[0]
+    finally:
+        container.close()
+
+
+def frame_table(path: str | Path) -> FrameTable:
+    """The demuxed layout of ``path``, cached per (path, size, mtime) since readers ask for it per clip."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        stat = None
+    if stat is None:
+        return _demux(path)
+    return _cached_table(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_table(path: str, size: int, mtime_ns: int) -> FrameTable:
+    return _demux(Path(path))
+
+
+def _demux(path: Path) -> FrameTable:
+    """Read every packet's timestamps (no decoding); a read error ends the table where it happened."""
+    packets: list[tuple[int | None, int | None, bool]] = []
+    with open_video(path) as (container, stream):
+        with contextlib.suppress(av.FFmpegError, OSError):  # truncated: the decode check reports it
+            for packet in container.demux(stream):
+                if packet.size:
+                    packets.append((packet.pts, packet.dts, bool(packet.is_keyframe)))
+        promised, name = int(stream.frames or 0), container.format.name
+    if any(pts is None for pts, _, _ in packets):
+        return FrameTable(name, len(packets), promised, None, (), ())
+    ordered = sorted(packets, key=lambda p: p[0])
+    keys = [(i, dts if dts is not None else pts) for i, (pts, dts, key) in enumerate(ordered) if key]
+    return FrameTable(name, len(packets), promised, tuple(p[0] for p in ordered),
+                      tuple(i for i, _ in keys), tuple(ts for _, ts in keys))
+
+
+def probe_video(path: str | Path, *, decode: bool = False) -> VideoInfo:
+    """Rate, size and the number of frames that decode; refuses still images and truncated files.
+
+    The count comes from demuxing, proven by decoding the last group of pictures (a truncated file
+    fails there); ``decode=True`` decodes every frame instead (what ``ttdf verify`` does).
+    """
+    path = Path(path)
+    table = frame_table(path)
+    with open_video(path) as (container, stream):
+        fps = float(stream.average_rate or stream.guessed_rate or 0) or 0.0
+        width, height = stream.codec_context.width, stream.codec_context.height
+        codec = stream.codec_context.name
+        frames, error = _count_decoded(container, stream, table, decode=decode)
+    if table.promised and frames < table.promised:
+        raise VideoError(path, f"truncated: container promises {table.promised} frames, {frames} decode")
+    if error is not None:
+        raise VideoError(path, f"stream is corrupt or truncated after {frames} frames ({short_reason(error)})")
+    if frames == 0:
+        raise VideoError(path, "has no frames (truncated or empty stream)")
+    if frames < 2:
+        raise VideoError(path, "a still image, not a video (1 decodable frame)")
+    if not width or not height:
+        raise VideoError(path, "video stream has no frame size")
+    duration = frames / fps if fps else 0.0
+    return VideoInfo(frames=frames, fps=fps, width=width, height=height, duration=duration, codec=codec)
+
+
+def _count_decoded(container, stream, table: FrameTable, *, decode: bool) -> tuple[int, Exception | None]:
+    """(frames that decode, the decoding error that stopped the count or None)."""
+    start = 0
+    if not decode and table.pts is not None and table.keyframes:
+        last = len(table.keyframes) - 1
+        start = table.keyframes[last]
+        if start:
+            container.seek(table.seek_ts[last], stream=stream, backward=True)
+    index_of = {pts: i for i, pts in enumerate(table.pts)} if table.pts is not None else {}
+    count = 0
+    try:
+        for frame in container.decode(stream):
+            if start and count == 0 and index_of.get(frame.pts, -1) > start:  # the seek overshot: count all
+                return _count_decoded(_rewind(container, stream), stream, table, decode=True)
+            if not start or index_of.get(frame.pts, -1) >= start:
+                count += 1
+    except (av.FFmpegError, OSError) as exc:
+        return start + count, exc
+    return start + count, None
+
+
+def _rewind(container, stream):
+    container.seek(0, stream=stream, backward=True)
+    return container
+
+
+def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
+    """Decode every frame as RGB uint8 (H, W, 3)."""
+    with open_video(path) as (container, stream):
+        try:
+            for frame in container.decode(stream):
+                yield frame.to_ndarray(format="rgb24")
+        except (av.FFmpegError, OSError) as exc:
+            raise VideoError(path, f"stream is corrupt or truncated ({short_reason(exc)})") from exc
+
+
+def short_reason(exc: BaseException) -> str:
+    """First line of a decoder's error, without the file name (VideoError puts it first) or decord's log prefix."""
+    # NOTE: PyAV's str() repeats the file name; strerror is the bare reason.
+    text = getattr(exc, "strerror", None) or str(exc)
+    lines = [line for line in str(text).strip().splitlines() if line.strip()]
+    return _LOG_PREFIX.sub("", lines[0])[:200] if lines else type(exc).__name__
