@@ -144,7 +144,8 @@ def _load_state(ctx: Context, name: str, source: Path, clips: int) -> tuple[Clip
     config = DataConfig(size=p.flow_size, clip_len=p.train_clip_len)
     inputs = create_model(name, **p.model_kwargs).required_inputs
     if "flow" in inputs:
-        compute_flow_for_index(root, backend=config.flow_backend, size=config.size, progress=False)
+        compute_flow_for_index(root, backend=config.flow_backend, size=config.size, progress=False,
+                               reader_backend=config.reader_backend)
     dataset = ClipDataset(videos_from_index(root), config, inputs=inputs, flow_cache=FlowCache.for_root(root))
     return dataset, min(clips, len(dataset))
 

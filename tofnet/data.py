@@ -129,19 +129,20 @@ class ClipDataset(Dataset):
             return None
 
     def _load(self, video: VideoSource, clip: int, index: int, rng: np.random.Generator) -> dict:
-        frames = (video.record.frames if video.record and video.record.frames else None) or \
-            count_frames(video.path, backend=self.config.reader_backend)
+        backend = self.config.reader_backend  # RGB and flow decode through the same reader
+        indexed = video.record.frames if video.record and video.record.frames else None
+        frames = indexed or count_frames(video.path, backend=backend)
         if frames < 2:
             raise VideoError(video.path, f"has {frames} frame(s); a clip needs at least 2 (frame + its optical flow)")
         indices = self.sampling.clip_indices(frames, rng=rng if self.train else None)[clip]
         rgb = flow = None
         if "rgb" in self.inputs:
-            rgb = read_frames(video.path, indices, size=self.config.size, backend=self.config.reader_backend)
+            rgb = read_frames(video.path, indices, size=self.config.size, backend=backend, frames=indexed)
         if "flow" in self.inputs:
             sha = video.record.sha256 if video.record else None
             full = load_or_compute_flow(video.path, sha, estimator=self._estimator, size=self.config.size,
-                                        cache=self.flow_cache)
-            flow = np.asarray(full[np.minimum(indices, len(full) - 1)], dtype=np.float32)
+                                        cache=self.flow_cache, reader_backend=backend, frames=frames)
+            flow = np.asarray(full[indices], dtype=np.float32)  # indices <= frames - 2: every frame has its flow
         if self.augment is not None:
             rgb, flow = self.augment(rgb, flow, rng)
         item = {"label": torch.tensor(float(max(video.label, 0))), "index": torch.tensor(index)}

@@ -24,7 +24,7 @@ import numpy as np
 
 from ttdf.errors import DownloadError, TTDFError, VideoError
 from ttdf.fsutil import sha256_file
-from ttdf.video import read_frames
+from ttdf.video import DEFAULT_READER, read_frames, reader_backend as resolve_reader
 
 _CACHE_FORMAT = 1  # bump when the way flow is computed changes, so old caches stop matching
 _FLOW_BACKENDS: dict[str, Callable[..., FlowEstimator]] = {}
@@ -97,22 +97,31 @@ def default_flow_backend() -> str:
     return "raft_small" if torch.cuda.is_available() else "dis"
 
 
-def flow_cache_key(estimator: FlowEstimator, size: tuple[int, int]) -> str:
-    """``<backend>-<8 hex>``: a stable hash of the backend, its params and the frame size."""
+def flow_cache_key(estimator: FlowEstimator, size: tuple[int, int], reader_backend: str = "auto") -> str:
+    """``<backend>-<8 hex>``: a stable hash of the backend, its params, the frame size and the frame reader.
+
+    The reader enters the hash only when it is not the default, so existing caches keep their keys.
+    """
     payload = {"backend": estimator.name, "params": estimator.params(), "size": [int(v) for v in size],
                "format": _CACHE_FORMAT}
+    reader = resolve_reader(reader_backend)
+    if reader != DEFAULT_READER:  # decoders differ slightly in colour conversion, so their flows do too
+        payload["reader"] = reader
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return f"{estimator.name}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def compute_video_flow(path: str | Path, *, estimator: FlowEstimator, size: tuple[int, int],
-                       reader_backend: str = "auto") -> np.ndarray:
-    """Flow for a whole video, (F - 1, 2, H, W) float32, after resizing its frames to ``size`` (H, W)."""
-    frames = read_frames(path, size=size, backend=reader_backend)
-    if len(frames) < 2:
-        raise VideoError(path, f"has {len(frames)} frame(s); optical flow needs at least 2",
+                       reader_backend: str = "auto", frames: int | None = None) -> np.ndarray:
+    """Flow for a whole video, (F - 1, 2, H, W) float32, after resizing its frames to ``size`` (H, W).
+
+    ``frames`` is the length the index recorded (a video of another length raises :class:`VideoError`).
+    """
+    rgb = read_frames(path, size=size, backend=reader_backend, frames=frames)
+    if len(rgb) < 2:
+        raise VideoError(path, f"has {len(rgb)} frame(s); optical flow needs at least 2",
                          hint="exclude it from the selection or replace it")
-    return estimator(frames)
+    return estimator(rgb)
 
 
 # -- OpenCV backends ---------------------------------------------------------------------------------------

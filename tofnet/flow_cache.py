@@ -27,6 +27,7 @@ from ttdf.parallel import WorkerCrash, run_parallel
 from ttdf.records import VideoFilter
 from tofnet.flow import FlowEstimator, compute_video_flow, create_flow_estimator, flow_cache_key
 from ttdf.video import check_size
+from ttdf.video.read import REINDEX_HINT
 
 FLOW_CACHE_DIR = ".ttdf/flow"  # below a dataset root
 _SHA256 = re.compile(r"^[0-9a-f]{2,64}$")
@@ -84,14 +85,21 @@ class FlowCache:
 
 
 def load_or_compute_flow(path: str | Path, sha256: str | None, *, estimator: FlowEstimator, size: tuple[int, int],
-                         cache: FlowCache | None, compute_missing: bool = True) -> np.ndarray:
+                         cache: FlowCache | None, compute_missing: bool = True, reader_backend: str = "auto",
+                         frames: int | None = None) -> np.ndarray:
     """Flow of a whole video, float16 (F - 1, 2, H, W): from the cache, else computed (and cached).
 
     Always float16, cached or not, so results never depend on whether the cache was warm.
     ``sha256=None`` hashes the file; with a known sha256 a cached video need not exist on disk.
+    Frames are decoded by ``reader_backend`` (the one that reads the RGB clips); ``frames`` is the
+    length the index recorded, checked against the flow's (a mismatch raises :class:`VideoError`).
     """
-    return _load_or_compute(path, sha256, estimator=estimator, size=size, cache=cache,
-                            compute_missing=compute_missing)[0]
+    flow = _load_or_compute(path, sha256, estimator=estimator, size=size, cache=cache,
+                            compute_missing=compute_missing, reader_backend=reader_backend, frames=frames)[0]
+    if frames is not None and len(flow) != frames - 1:  # e.g. a cache entry computed before a re-encode
+        raise VideoError(path, f"the index says {frames} frames but its optical flow covers {len(flow) + 1}",
+                         hint=f"{REINDEX_HINT}, then `tofnet flow`")
+    return flow
 
 
 @dataclass
@@ -111,12 +119,14 @@ class FlowJobReport:
 
 def compute_flow_for_index(root: str | Path, filt: VideoFilter | None = None, *, backend: str = "dis",
                            size: tuple[int, int] = (112, 112), backend_kwargs: dict | None = None, workers: int = 1,
-                           shard: tuple[int, int] = (0, 1), progress: bool = True) -> FlowJobReport:
+                           shard: tuple[int, int] = (0, 1), progress: bool = True,
+                           reader_backend: str = "auto") -> FlowJobReport:
     """Fill the dataset's flow cache for the indexed ok videos matching ``filt``, skipping cached ones.
 
     ``shard=(i, n)`` takes every n-th video (by sorted path) starting at i, to split the work across
     machines that share the root. A failing video, even one that crashes its decoder, is reported and
-    the others go on. RAFT backends run in this process (one model on the GPU) whatever ``workers`` says.
+    the others go on. Frames are decoded by ``reader_backend`` (use the one training reads RGB with:
+    it is part of the cache key). RAFT backends run in this process (one model on the GPU) whatever ``workers`` says.
     Workers are spawned: a script calling this with ``workers > 1`` needs ``if __name__ == "__main__":``.
     """
     index_of, count = _check_shard(shard)
@@ -124,18 +134,18 @@ def compute_flow_for_index(root: str | Path, filt: VideoFilter | None = None, *,
     kwargs = dict(backend_kwargs or {})
     estimator = create_flow_estimator(backend, **kwargs)  # fail fast: unknown backend, bad options, no weights
     cache = FlowCache.for_root(root)
-    report = FlowJobReport(key=flow_cache_key(estimator, size), cache_dir=str(cache.cache_dir))
+    report = FlowJobReport(key=flow_cache_key(estimator, size, reader_backend), cache_dir=str(cache.cache_dir))
     with VideoIndex.open(root) as index:
         videos = sorted(index.query(filt), key=lambda v: v.path)
-    jobs = [(v.path, str(Path(root) / v.path), v.record.sha256)
+    jobs = [(v.path, str(Path(root) / v.path), v.record.sha256, v.record.frames)
             for position, v in enumerate(videos) if position % count == index_of]
-    state = (estimator, size, str(cache.cache_dir))  # pickled to workers: custom backends need no registry there
+    state = (estimator, size, str(cache.cache_dir), reader_backend)  # pickled to workers: custom backends need no registry there
     results = run_parallel(_flow_job, jobs, workers=workers if estimator.multiprocess else 1, progress=progress,
                            desc=f"flow {backend}", initializer=_init_flow_worker, initargs=state,
                            min_items_per_worker=1)  # seconds per video: a worker's start-up is worth it
     try:
         with contextlib.closing(results):
-            for (rel, _, _), outcome in results:
+            for (rel, *_), outcome in results:
                 status, reason = ("failed", outcome.reason) if isinstance(outcome, WorkerCrash) else outcome
                 if status == "computed":
                     report.computed += 1
@@ -154,19 +164,20 @@ def compute_flow_for_index(root: str | Path, filt: VideoFilter | None = None, *,
 _WORKER: dict[str, Any] = {}  # this process's estimator, size and cache for _flow_job
 
 
-def _init_flow_worker(estimator: FlowEstimator, size: tuple[int, int], cache_dir: str) -> None:
+def _init_flow_worker(estimator: FlowEstimator, size: tuple[int, int], cache_dir: str, reader_backend: str) -> None:
     """Set up ``_flow_job``'s state, in a spawned worker or (in-process runs) in this process."""
     if multiprocessing.parent_process() is not None:  # a worker: the pool is the parallelism
         cv2.setNumThreads(1)  # (safe here: a fresh spawned process)
-    _WORKER.update(estimator=estimator, size=size, cache=FlowCache(cache_dir))
+    _WORKER.update(estimator=estimator, size=size, cache=FlowCache(cache_dir), reader_backend=reader_backend)
 
 
-def _flow_job(job: tuple[str, str, str | None]) -> tuple[str, str]:
+def _flow_job(job: tuple[str, str, str | None, int | None]) -> tuple[str, str]:
     """("computed" | "cached" | "failed", reason) for one video; never raises for a bad video."""
-    _, path, sha256 = job
+    _, path, sha256, frames = job
     try:
         _, computed = _load_or_compute(path, sha256, estimator=_WORKER["estimator"], size=_WORKER["size"],
-                                       cache=_WORKER["cache"], compute_missing=True)
+                                       cache=_WORKER["cache"], compute_missing=True,
+                                       reader_backend=_WORKER["reader_backend"], frames=frames)
     except VideoError as exc:
         return "failed", exc.reason
     except Exception as exc:  # one odd file must not stop a 20k-video run
@@ -175,19 +186,24 @@ def _flow_job(job: tuple[str, str, str | None]) -> tuple[str, str]:
 
 
 def _load_or_compute(path: str | Path, sha256: str | None, *, estimator: FlowEstimator, size: tuple[int, int],
-                     cache: FlowCache | None, compute_missing: bool) -> tuple[np.ndarray, bool]:
+                     cache: FlowCache | None, compute_missing: bool, reader_backend: str = "auto",
+                     frames: int | None = None) -> tuple[np.ndarray, bool]:
     """(float16 flow, whether it was computed now)."""
+    def compute() -> np.ndarray:
+        return _to_float16(compute_video_flow(path, estimator=estimator, size=size, reader_backend=reader_backend,
+                                              frames=frames))
+
     if cache is None:
-        return _to_float16(compute_video_flow(path, estimator=estimator, size=size)), True
+        return compute(), True
     sha256 = sha256 or _sha256_of(path)
-    key = flow_cache_key(estimator, size)
+    key = flow_cache_key(estimator, size, reader_backend)
     flow = cache.get(sha256, key)
     if flow is not None:
         return flow, False
     if not compute_missing:
         raise FlowNotCachedError(f"{path}: no cached optical flow for {key}; run `tofnet flow` with the same "
                                  f"--flow-backend and --size, or allow computing missing flow")
-    flow = _to_float16(compute_video_flow(path, estimator=estimator, size=size))
+    flow = compute()
     cache.put(sha256, key, flow)
     return flow, True
 

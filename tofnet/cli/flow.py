@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ttdf.cli.options import filter_from_args, filter_options, root_options, size_type, workers_options
 from ttdf.errors import TTDFError
+from ttdf.video import READER_BACKENDS
 from tofnet.flow import default_flow_backend, list_flow_backends
 from tofnet.flow_cache import compute_flow_for_index
 
@@ -23,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--shard", type=parse_shard, default=(0, 1), metavar="i/n",
                         help="process only every n-th video starting at i (0-based), e.g. 0/2 and 1/2 on two "
                              "machines sharing the root (default: all)")
+    parser.add_argument("--reader-backend", choices=["auto", *READER_BACKENDS], default="auto",
+                        help="video decoder (default: auto = pyav); use the one training reads frames with")
     parser.set_defaults(func=run)
 
 
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     backend, kwargs = flow_settings(args)
     report = compute_flow_for_index(args.root, filter_from_args(args), backend=backend, size=args.size,
                                     backend_kwargs=kwargs, workers=args.workers, shard=args.shard,
-                                    progress=args.progress)
+                                    progress=args.progress, reader_backend=args.reader_backend)
     shard = f" (shard {args.shard[0]}/{args.shard[1]})" if args.shard[1] > 1 else ""
     print(f"flow {report.key} in {report.cache_dir}{shard}: computed {report.computed}, cached {report.cached}, "
           f"failed {len(report.failed)}")
