@@ -17,7 +17,7 @@ from ttdf.errors import VideoError
 from ttdf.index import VideoIndex, index_dataset
 from ttdf.taxonomy import load_taxonomy
 from ttdf.video import READER_BACKENDS, encode_video, read_frames
-from ttdf.video import read as video_read
+from ttdf.video import backends as video_backends
 
 HEIGHT, WIDTH = 32, 64
 
@@ -114,8 +114,8 @@ def test_rgb_and_flow_are_read_with_the_configured_backend(tmp_path, monkeypatch
     path = tmp_path / "v.mp4"
     encode_video(path, _frames(7), fps=10, crf=0, preset="ultrafast")
     used = []
-    for name, read in list(video_read._READERS.items()):
-        monkeypatch.setitem(video_read._READERS, name,
+    for name, read in list(video_backends.READERS.items()):
+        monkeypatch.setitem(video_backends.READERS, name,
                             lambda p, out, name=name, read=read: used.append((name, out.wanted is None)) or read(p, out))
     config = DataConfig(size=(16, 16), clip_len=3, eval_clips_per_video=1, reader_backend=backend,
                         flow_kwargs={"preset": "ultrafast"})

@@ -12,8 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from ttdf.video import READER_BACKENDS, count_frames, frame_table, probe_video, read_frames
-from ttdf.video import encode_video
+from ttdf.video import READER_BACKENDS, backends, count_frames, encode_video, frame_table, probe_video, read_frames
 
 N, HEIGHT, WIDTH = 40, 32, 64  # decord 0.6 mangles some widths (48); 64 is safe
 CLIPS = [[17, 18, 19, 20], [3], [N - 1], [25, 2, 25, 31], list(range(0, N, 7)), [12, 13, 14, 15, 36, 37]]
@@ -87,3 +86,14 @@ def test_backends_deliver_the_same_picture_for_an_index(encoded):
     clips = {b: read_frames(path, [9, 30], backend=b).astype(np.float32) for b in READER_BACKENDS}
     for backend in READER_BACKENDS:  # the decoders agree up to colour conversion; a wrong frame differs by far more
         assert np.abs(clips[backend] - clips["pyav"]).mean() < 3.0, backend
+
+
+def test_pyav_clips_seek_instead_of_falling_back_to_a_full_decode(encoded, monkeypatch):
+    def no_fallback(path, out):
+        raise AssertionError(f"fell back to decoding {path} from frame 0 for {out.wanted}")
+
+    _, path = encoded
+    sequential = read_frames(path, backend="pyav")
+    monkeypatch.setattr(backends, "_pyav_sequential", no_fallback)
+    for clip in CLIPS:
+        np.testing.assert_array_equal(read_frames(path, clip, backend="pyav"), sequential[clip])

@@ -48,6 +48,11 @@ class FrameTable:
     keyframes: tuple[int, ...]
     seek_ts: tuple[int, ...]
 
+    @functools.cached_property
+    def index_of(self) -> dict[int, int]:
+        """Frame index of each pts (decoded frames carry their packet's pts)."""
+        return {pts: i for i, pts in enumerate(self.pts or ())}
+
     def keyframe_before(self, index: int) -> int:
         """Position in ``keyframes`` of the last keyframe at or before frame ``index`` (0 if none)."""
         return max(0, bisect.bisect_right(self.keyframes, index) - 1)
@@ -56,6 +61,15 @@ class FrameTable:
 @contextlib.contextmanager
 def open_video(path: str | Path) -> Iterator[tuple[av.container.InputContainer, av.video.stream.VideoStream]]:
     """Open a container and its first video stream, turning every failure into a :class:`VideoError`."""
+    container, stream = open_container(path)
+    try:
+        yield container, stream
+    finally:
+        container.close()
+
+
+def open_container(path: str | Path) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+    """:func:`open_video` for a caller that closes the container itself (a decoder kept open across reads)."""
     path = Path(path)
     if not path.exists():
         raise VideoError(path, "file not found")
@@ -65,12 +79,10 @@ def open_video(path: str | Path) -> Iterator[tuple[av.container.InputContainer, 
         container = av.open(str(path))
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
         raise VideoError(path, f"not a readable video container ({short_reason(exc)})") from exc
-    try:
-        if not container.streams.video:
-            raise VideoError(path, "contains no video stream")
-        yield container, container.streams.video[0]
-    finally:
+    if not container.streams.video:
         container.close()
+        raise VideoError(path, "contains no video stream")
+    return container, container.streams.video[0]
 
 
 def frame_table(path: str | Path) -> FrameTable:
@@ -142,7 +154,7 @@ def _count_decoded(container, stream, table: FrameTable, *, decode: bool) -> tup
         start = table.keyframes[last]
         if start:
             container.seek(table.seek_ts[last], stream=stream, backward=True)
-    index_of = {pts: i for i, pts in enumerate(table.pts)} if table.pts is not None else {}
+    index_of = table.index_of
     count = 0
     try:
         for frame in container.decode(stream):

@@ -1,0 +1,314 @@
+"""The three decoders behind :func:`ttdf.video.read_frames`: PyAV, OpenCV and decord.
+
+Each reads the frames a :class:`Frames` asks for, seeking to the keyframe before a wanted frame
+when that skips frames (from :func:`~ttdf.video.probe.frame_table`) and decoding on otherwise. Any
+doubt about where a seek landed raises :class:`SeekMiss`, and the read restarts from frame 0.
+"""
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from ttdf.errors import VideoError
+from ttdf.video.pool import pooled
+from ttdf.video.probe import FrameTable, frame_table, open_container, probe_video, short_reason
+
+# NOTE: PyAV decodes H.264 on one thread by default (slice threading, and x264 writes one slice);
+# frame threading is what OpenCV and decord use out of the box, and what keeps up with them.
+PYAV_THREAD_TYPE = "AUTO"
+_DECORD_CHUNK = 32  # frames decoded at once before resizing, to bound memory on long high-resolution videos
+
+
+class OutOfRange(Exception):
+    def __init__(self, index: int, total: int):
+        super().__init__(index, total)
+        self.index, self.total = index, total
+
+
+class SeekMiss(Exception):
+    """A seek landed somewhere the frame table cannot place: read from the start instead."""
+
+
+class Frames:
+    """The requested frames, written straight into the output array as they decode (no stacking copy)."""
+
+    def __init__(self, path: Path, wanted: list[int] | None, size: tuple[int, int] | None):
+        self.path, self.wanted, self.size = path, wanted, size
+        self.unique = None if wanted is None else sorted(set(wanted))  # decoders go forwards, repeats once
+        self.last = None if wanted is None else self.unique[-1]
+        self._slot = {} if wanted is None else {i: n for n, i in enumerate(self.unique)}
+        self._out: np.ndarray | None = None
+        self._filled = 0
+
+    def fresh(self) -> Frames:
+        return Frames(self.path, self.wanted, self.size)
+
+    def needs(self, index: int) -> bool:
+        return self.wanted is None or index in self._slot
+
+    def put(self, index: int, rgb: np.ndarray) -> None:
+        if self.size is not None and rgb.shape[:2] != self.size:
+            rgb = cv2.resize(rgb, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
+        slot = index if self.wanted is None else self._slot[index]
+        if self._out is None:
+            self._out = np.empty((self._capacity(), *rgb.shape), dtype=np.uint8)
+        elif slot >= len(self._out):  # more frames than the table announced: grow
+            self._out = np.concatenate([self._out, np.empty_like(self._out)])
+        self._out[slot] = rgb
+        self._filled = max(self._filled, slot + 1) if self.wanted is None else self._filled + 1
+
+    def result(self, total: int) -> np.ndarray:
+        """The frames in the requested order; ``total`` is how far the decoder got."""
+        if self.wanted is None:
+            if not total or self._out is None:
+                raise VideoError(self.path, "has no frames (truncated or empty stream)")
+            return self._out[:total]
+        if self._filled < len(self.unique):
+            raise OutOfRange(self.last, total)
+        if self.wanted == self.unique:
+            return self._out
+        return self._out[[self._slot[i] for i in self.wanted]]
+
+    def _capacity(self) -> int:
+        if self.wanted is not None:
+            return len(self.unique)
+        try:
+            return max(1, frame_table(self.path).packets)
+        except VideoError:
+            return 64
+
+
+def _seekable(table: FrameTable) -> bool:
+    return table.pts is not None and bool(table.keyframes)
+
+
+# -- PyAV --------------------------------------------------------------------------------------------------
+
+
+class _PyAVHandle:
+    def __init__(self, path: Path):
+        self.container, self.stream = open_container(path)
+        self.stream.thread_type = PYAV_THREAD_TYPE
+        self.decoder = None  # the running decode generator, None before the first read or after the end
+        self.position = -1  # the last frame it delivered
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def pyav_read(path: Path, out: Frames) -> np.ndarray:
+    table = frame_table(path)
+    if out.wanted is None or not _seekable(table):
+        return _pyav_sequential(path, out)
+    if out.last >= len(table.pts):
+        raise OutOfRange(out.last, len(table.pts))
+    try:
+        with pooled("pyav", path, _PyAVHandle) as handle:
+            _pyav_seek_read(handle, table, out)
+    except SeekMiss:
+        return _pyav_sequential(path, out.fresh())
+    except (av.FFmpegError, OSError) as exc:
+        raise VideoError(path, f"stream is corrupt or truncated ({short_reason(exc)})") from exc
+    return out.result(len(table.pts))
+
+
+def _pyav_seek_read(handle: _PyAVHandle, table: FrameTable, out: Frames) -> None:
+    """Decode each wanted frame, seeking to its keyframe whenever that skips frames (or goes back)."""
+    for target in out.unique:
+        k, fresh = table.keyframe_before(target), False
+        if handle.decoder is None or target <= handle.position or table.keyframes[k] > handle.position + 1:
+            if handle.decoder is not None or handle.position >= 0 or table.keyframes[k] > 0:
+                handle.container.seek(table.seek_ts[k], stream=handle.stream, backward=True)
+            handle.decoder, fresh = handle.container.decode(handle.stream), True
+        for frame in handle.decoder:
+            index = table.index_of.get(frame.pts)
+            if index is None or (fresh and index > target):
+                raise SeekMiss
+            fresh, handle.position = False, index
+            if out.needs(index):
+                out.put(index, frame.to_ndarray(format="rgb24"))
+            if index >= target:
+                break
+        else:
+            handle.decoder = None  # the stream ended before ``target``: the result reports it
+            return
+
+
+def _pyav_sequential(path: Path, out: Frames) -> np.ndarray:
+    total = 0
+    container, stream = open_container(path)
+    stream.thread_type = PYAV_THREAD_TYPE
+    try:
+        for index, frame in enumerate(container.decode(stream)):
+            total = index + 1
+            if out.needs(index):  # unwanted frames are decoded (later ones depend on them), not converted
+                out.put(index, frame.to_ndarray(format="rgb24"))
+            if out.last is not None and index >= out.last:
+                break
+    except (av.FFmpegError, OSError) as exc:
+        raise VideoError(path, f"stream is corrupt or truncated ({short_reason(exc)})") from exc
+    finally:
+        container.close()
+    return out.result(total)
+
+
+def pyav_count(path: Path) -> int:
+    return probe_video(path).frames
+
+
+# -- OpenCV ------------------------------------------------------------------------------------------------
+
+
+class _OpenCVHandle:
+    def __init__(self, path: Path):
+        self.path = path
+        self.capture = _opencv_open(path)
+        self.position = -1  # the frame the capture last grabbed
+
+    def rewind(self) -> None:
+        self.capture.release()
+        self.capture, self.position = _opencv_open(self.path), -1
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+def opencv_read(path: Path, out: Frames) -> np.ndarray:
+    if out.wanted is None:
+        handle = _OpenCVHandle(path)
+        try:
+            return _opencv_decode(handle, out, None)
+        finally:
+            handle.close()
+    table = frame_table(path)
+    try:
+        with pooled("opencv", path, _OpenCVHandle) as handle:
+            return _opencv_decode(handle, out, table if _seekable(table) and len(table.keyframes) > 1 else None)
+    except SeekMiss:
+        handle = _OpenCVHandle(path)
+        try:
+            return _opencv_decode(handle, out.fresh(), None)
+        finally:
+            handle.close()
+
+
+def _opencv_decode(handle: _OpenCVHandle, out: Frames, table: FrameTable | None) -> np.ndarray:
+    """Grab frames forwards; jump with OpenCV's own seek when a keyframe lies before the next wanted one."""
+    targets = iter(out.unique) if out.unique is not None else None
+    while True:
+        target = handle.position + 1 if targets is None else next(targets, None)
+        if target is None:
+            break
+        if target <= handle.position:  # a pooled capture already past the clip: go back
+            jump = True
+        else:
+            jump = table is not None and table.keyframes[table.keyframe_before(target)] > handle.position + 1
+        if jump and table is None:
+            handle.rewind()
+        elif jump:
+            handle.capture.set(cv2.CAP_PROP_POS_FRAMES, target)  # seeks to the keyframe, decodes on to target
+            if int(handle.capture.get(cv2.CAP_PROP_POS_FRAMES)) != target:
+                raise SeekMiss
+            handle.position = target - 1
+        while handle.position < target and handle.capture.grab():
+            handle.position += 1
+        if handle.position < target:  # the stream ended
+            break
+        ok, frame = handle.capture.retrieve()
+        if not ok:
+            raise VideoError(handle.path, f"OpenCV cannot decode frame {target}")
+        out.put(target, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    return out.result(handle.position + 1)
+
+
+def opencv_count(path: Path) -> int:
+    capture = _opencv_open(path)
+    try:
+        total = 0
+        while capture.grab():  # the container's frame count is an estimate; count what decodes
+            total += 1
+    finally:
+        capture.release()
+    if total < 1:
+        raise VideoError(path, "has no frames (truncated or empty stream)")
+    return total
+
+
+def _opencv_open(path: Path) -> cv2.VideoCapture:
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        capture.release()
+        raise VideoError(path, "OpenCV cannot open it (not a video, or truncated)")
+    return capture
+
+
+# -- decord ------------------------------------------------------------------------------------------------
+
+
+class _DecordHandle:
+    def __init__(self, path: Path):
+        self.reader = _decord_open(path)
+
+    def close(self) -> None:
+        self.reader = None  # decord closes the file when the reader is collected
+
+
+def _decord_open(path: Path):
+    try:
+        import decord
+    except ImportError as exc:  # decord is optional: the default reader is PyAV
+        raise VideoError(path, "decord is not installed", hint="use backend='pyav'") from exc
+    decord.logging.set_level(decord.logging.QUIET)
+    try:
+        return decord.VideoReader(str(path), ctx=decord.cpu(0))
+    except Exception as exc:  # decord raises RuntimeError, DECORDError and others, all "cannot open"
+        raise VideoError(path, f"decord cannot open it ({short_reason(exc)})") from exc
+
+
+def decord_read(path: Path, out: Frames) -> np.ndarray:
+    with pooled("decord", path, _DecordHandle) as handle:
+        reader = handle.reader
+        total = len(reader)
+        if out.last is not None and out.last >= total:
+            raise OutOfRange(out.last, total)
+        if out.unique is None:
+            plan = list(range(total))
+        elif _decord_seeks_exactly(path):
+            plan = out.unique
+        else:  # NOTE: decord seeks to wrong frames in AVI files with B-frames; decoding from frame 0 is exact
+            plan = list(range(out.last + 1))
+        for start in range(0, len(plan), _DECORD_CHUNK):
+            chunk = plan[start:start + _DECORD_CHUNK]
+            try:
+                batch = reader.get_batch(chunk).asnumpy()
+            except Exception as exc:  # corrupt packets, or decord's stride bug on some frame widths
+                raise VideoError(path, f"decord cannot decode frames {chunk[0]}..{chunk[-1]} "
+                                       f"({short_reason(exc)})") from exc
+            if batch.ndim != 4 or batch.shape[0] != len(chunk) or batch.shape[-1] != 3:
+                raise VideoError(path, f"decord returned an array of shape {batch.shape}, not RGB frames")
+            for index, frame in zip(chunk, batch):
+                if out.needs(index):
+                    out.put(index, frame)
+    return out.result(total)
+
+
+def _decord_seeks_exactly(path: Path) -> bool:
+    """MP4/MOV: decord's seeks were checked frame-exact there (tests); other containers are read from the start."""
+    return frame_table(path).format.startswith("mov,mp4")
+
+
+def decord_count(path: Path) -> int:
+    total = len(_decord_open(path))
+    if total < 1:
+        raise VideoError(path, "has no frames (truncated or empty stream)")
+    return total
+
+
+READERS: dict[str, Callable[[Path, Frames], np.ndarray]] = {
+    "pyav": pyav_read, "opencv": opencv_read, "decord": decord_read}
+COUNTERS: dict[str, Callable[[Path], int]] = {"pyav": pyav_count, "opencv": opencv_count, "decord": decord_count}
