@@ -63,6 +63,17 @@ def test_the_test_videos_have_what_they_claim(encoded):
         assert table.pts is not None and len(table.pts) == N
 
 
+def test_seeking_to_a_keyframe_lands_on_it(encoded):
+    """Not before it (exact but slow: MP4 seeks by pts, so seeking by dts lands a whole GOP early)."""
+    _, path = encoded
+    table = frame_table(path)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for key in table.keyframes[1:6]:
+            container.seek(table.pts[key], stream=stream, backward=True)
+            assert table.index_of[next(iter(container.decode(stream))).pts] == key
+
+
 @pytest.mark.parametrize("backend", READER_BACKENDS)
 def test_clips_equal_the_sequential_decode(encoded, backend):
     _, path = encoded

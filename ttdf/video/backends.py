@@ -120,10 +120,10 @@ def pyav_read(path: Path, out: Frames) -> np.ndarray:
 def _pyav_seek_read(handle: _PyAVHandle, table: FrameTable, out: Frames) -> None:
     """Decode each wanted frame, seeking to its keyframe whenever that skips frames (or goes back)."""
     for target in out.unique:
-        k, fresh = table.keyframe_before(target), False
-        if handle.decoder is None or target <= handle.position or table.keyframes[k] > handle.position + 1:
-            if handle.decoder is not None or handle.position >= 0 or table.keyframes[k] > 0:
-                handle.container.seek(table.seek_ts[k], stream=handle.stream, backward=True)
+        key, fresh = table.keyframe_before(target), False
+        if handle.decoder is None or target <= handle.position or key > handle.position + 1:
+            if handle.decoder is not None or handle.position >= 0 or key > 0:
+                handle.container.seek(table.pts[key], stream=handle.stream, backward=True)
             handle.decoder, fresh = handle.container.decode(handle.stream), True
         for frame in handle.decoder:
             index = table.index_of.get(frame.pts)
@@ -207,7 +207,7 @@ def _opencv_decode(handle: _OpenCVHandle, out: Frames, table: FrameTable | None)
         if target <= handle.position:  # a pooled capture already past the clip: go back
             jump = True
         else:
-            jump = table is not None and table.keyframes[table.keyframe_before(target)] > handle.position + 1
+            jump = table is not None and table.keyframe_before(target) > handle.position + 1
         if jump and table is None:
             handle.rewind()
         elif jump:

@@ -37,7 +37,7 @@ class FrameTable:
     """One demux pass over a video's packets: frame ``i`` is the packet with the ``i``-th smallest pts.
 
     ``pts`` is None when some packet has no timestamp (such files are read sequentially, never seeked).
-    ``keyframes`` are frame indices; ``seek_ts[k]`` is the timestamp that seeks to ``keyframes[k]``.
+    ``keyframes`` are frame indices; seeking to a keyframe's pts lands on it (MP4 seeks by pts, not dts).
     ``promised`` is the frame count the container's header states (0 when it states none).
     """
 
@@ -46,7 +46,6 @@ class FrameTable:
     promised: int
     pts: tuple[int, ...] | None
     keyframes: tuple[int, ...]
-    seek_ts: tuple[int, ...]
 
     @functools.cached_property
     def index_of(self) -> dict[int, int]:
@@ -54,8 +53,8 @@ class FrameTable:
         return {pts: i for i, pts in enumerate(self.pts or ())}
 
     def keyframe_before(self, index: int) -> int:
-        """Position in ``keyframes`` of the last keyframe at or before frame ``index`` (0 if none)."""
-        return max(0, bisect.bisect_right(self.keyframes, index) - 1)
+        """The last keyframe at or before frame ``index`` (the first keyframe if none is)."""
+        return self.keyframes[max(0, bisect.bisect_right(self.keyframes, index) - 1)]
 
 
 @contextlib.contextmanager
@@ -104,19 +103,18 @@ def _cached_table(path: str, size: int, mtime_ns: int) -> FrameTable:
 
 def _demux(path: Path) -> FrameTable:
     """Read every packet's timestamps (no decoding); a read error ends the table where it happened."""
-    packets: list[tuple[int | None, int | None, bool]] = []
+    packets: list[tuple[int | None, bool]] = []
     with open_video(path) as (container, stream):
         with contextlib.suppress(av.FFmpegError, OSError):  # truncated: the decode check reports it
             for packet in container.demux(stream):
                 if packet.size:
-                    packets.append((packet.pts, packet.dts, bool(packet.is_keyframe)))
+                    packets.append((packet.pts, bool(packet.is_keyframe)))
         promised, name = int(stream.frames or 0), container.format.name
-    if any(pts is None for pts, _, _ in packets):
-        return FrameTable(name, len(packets), promised, None, (), ())
-    ordered = sorted(packets, key=lambda p: p[0])
-    keys = [(i, dts if dts is not None else pts) for i, (pts, dts, key) in enumerate(ordered) if key]
-    return FrameTable(name, len(packets), promised, tuple(p[0] for p in ordered),
-                      tuple(i for i, _ in keys), tuple(ts for _, ts in keys))
+    if any(pts is None for pts, _ in packets):
+        return FrameTable(name, len(packets), promised, None, ())
+    ordered = sorted(packets)
+    return FrameTable(name, len(packets), promised, tuple(pts for pts, _ in ordered),
+                      tuple(i for i, (_, key) in enumerate(ordered) if key))
 
 
 def probe_video(path: str | Path, *, decode: bool = False) -> VideoInfo:
@@ -150,10 +148,9 @@ def _count_decoded(container, stream, table: FrameTable, *, decode: bool) -> tup
     """(frames that decode, the decoding error that stopped the count or None)."""
     start = 0
     if not decode and table.pts is not None and table.keyframes:
-        last = len(table.keyframes) - 1
-        start = table.keyframes[last]
+        start = table.keyframes[-1]
         if start:
-            container.seek(table.seek_ts[last], stream=stream, backward=True)
+            container.seek(table.pts[start], stream=stream, backward=True)
     index_of = table.index_of
     count = 0
     try:
