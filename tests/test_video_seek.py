@@ -15,7 +15,9 @@ import pytest
 from ttdf.video import READER_BACKENDS, backends, count_frames, encode_video, frame_table, probe_video, read_frames
 
 N, HEIGHT, WIDTH = 40, 32, 64  # decord 0.6 mangles some widths (48); 64 is safe
-CLIPS = [[17, 18, 19, 20], [3], [N - 1], [25, 2, 25, 31], list(range(0, N, 7)), [12, 13, 14, 15, 36, 37]]
+# backwards, forwards, repeats, strides, and clips that pick up where the previous one stopped
+CLIPS = [[17, 18, 19, 20], [3], [N - 1], [25, 2, 25, 31], list(range(0, N, 7)), [12, 13, 14, 15, 36, 37],
+         [5, 7], [8, 9, 10], [11, 12], [13, 14, 15, 16]]
 
 
 def _frames() -> np.ndarray:
