@@ -21,6 +21,12 @@ from ttdf.video.probe import FrameTable, frame_table, open_container, probe_vide
 # NOTE: PyAV decodes H.264 on one thread by default (slice threading, and x264 writes one slice);
 # frame threading is what OpenCV and decord use out of the box, and what keeps up with them.
 PYAV_THREAD_TYPE = "AUTO"
+
+
+def in_worker() -> bool:
+    """A caller that limited OpenCV to one thread (a worker of a process pool, e.g. ``tofnet flow --workers``)
+    makes the processes the parallelism: decoders then run one thread too."""
+    return cv2.getNumThreads() == 1
 _DECORD_CHUNK = 32  # frames decoded at once before resizing, to bound memory on long high-resolution videos
 
 
@@ -93,7 +99,7 @@ def _seekable(table: FrameTable) -> bool:
 class _PyAVHandle:
     def __init__(self, path: Path):
         self.container, self.stream = open_container(path)
-        self.stream.thread_type = PYAV_THREAD_TYPE
+        self.stream.thread_type = "SLICE" if in_worker() else PYAV_THREAD_TYPE
         self.decoder = None  # the running decode generator, None before the first read or after the end
         self.position = -1  # the last frame it delivered
         self.wanted: Callable[[int], bool] = lambda index: True
@@ -163,7 +169,7 @@ def _pyav_seek_read(handle: _PyAVHandle, table: FrameTable, out: Frames) -> None
 def _pyav_sequential(path: Path, out: Frames) -> np.ndarray:
     total = 0
     container, stream = open_container(path)
-    stream.thread_type = PYAV_THREAD_TYPE
+    stream.thread_type = "SLICE" if in_worker() else PYAV_THREAD_TYPE
     try:
         for index, frame in enumerate(container.decode(stream)):
             total = index + 1
@@ -261,7 +267,8 @@ def opencv_count(path: Path) -> int:
 
 
 def _opencv_open(path: Path) -> cv2.VideoCapture:
-    capture = cv2.VideoCapture(str(path))
+    params = [cv2.CAP_PROP_N_THREADS, 1] if in_worker() else []
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
     if not capture.isOpened():
         capture.release()
         raise VideoError(path, "OpenCV cannot open it (not a video, or truncated)")
@@ -286,7 +293,7 @@ def _decord_open(path: Path):
         raise VideoError(path, "decord is not installed", hint="use backend='pyav'") from exc
     decord.logging.set_level(decord.logging.QUIET)
     try:
-        return decord.VideoReader(str(path), ctx=decord.cpu(0))
+        return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1 if in_worker() else 0)
     except Exception as exc:  # decord raises RuntimeError, DECORDError and others, all "cannot open"
         raise VideoError(path, f"decord cannot open it ({short_reason(exc)})") from exc
 
