@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-from fractions import Fraction
-
-import av
 import numpy as np
 import pytest
 
+from tests.tiny_dataset import write_truncated_faststart
 from ttdf.errors import VideoError
 from ttdf.video import DEFAULT_READER, READER_BACKENDS, count_frames, encode_video, read_frames
 
@@ -25,22 +23,6 @@ def video(tmp_path_factory):
     path = tmp_path_factory.mktemp("reader") / "clip.mp4"
     encode_video(path, _gradient_frames(), fps=10, crf=0, preset="ultrafast")
     return path
-
-
-def _faststart_truncated(path) -> None:
-    """An MP4 whose header (moov) is intact but whose frame data stops half-way: opens, then fails."""
-    frames = np.random.default_rng(0).integers(0, 256, size=(10, 32, 32, 3), dtype=np.uint8)
-    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
-        stream = container.add_stream("libx264", rate=Fraction(10))
-        stream.pix_fmt, stream.height, stream.width = "yuv420p", 32, 32
-        stream.options = {"crf": "0", "preset": "ultrafast"}
-        for array in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
 
 
 @pytest.mark.parametrize("backend", ["auto", *READER_BACKENDS])
@@ -99,7 +81,7 @@ def test_bad_files_raise_video_error_naming_the_file(tmp_path, video, case, back
         data = video.read_bytes()
         path.write_bytes(data[: len(data) // 2])
     elif case == "truncated_data":
-        _faststart_truncated(path)
+        write_truncated_faststart(path)
     with pytest.raises(VideoError) as info:
         read_frames(path, [0, 9] if case == "truncated_data" else None, backend=backend)
     assert str(path) in str(info.value)

@@ -1,15 +1,13 @@
 """One length per video: what the index stores is what every reader delivers, for RGB and flow alike."""
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
 
-from tests.tiny_dataset import write_tiny_dataset
+from tests.tiny_dataset import encode_with_pyav, write_tiny_dataset, write_truncated_faststart
 from tofnet.data import ClipDataset, DataConfig, VideoSource
 from tofnet.flow import create_flow_estimator, flow_cache_key
 from tofnet.flow_cache import FlowCache, load_or_compute_flow
@@ -31,38 +29,12 @@ def _frames(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, size=(n, HEIGHT, WIDTH, 3), dtype=np.uint8)
 
 
-def _mpeg4_avi(path: Path, n: int) -> None:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=Fraction(10))
-        stream.width, stream.height, stream.pix_fmt, stream.options = WIDTH, HEIGHT, "yuv420p", {"bf": "2", "g": "5"}
-        for array in _frames(n):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
-def _faststart_truncated(path: Path, n: int = 12) -> None:
-    """Header (moov) first and intact, frame data cut half-way: the container promises ``n`` frames."""
-    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
-        stream = container.add_stream("libx264", rate=Fraction(10))
-        stream.pix_fmt, stream.height, stream.width = "yuv420p", HEIGHT, WIDTH
-        stream.options = {"crf": "0", "preset": "ultrafast"}
-        for array in _frames(n):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-
-
 def test_index_frames_equal_what_every_reader_delivers(tmp_path):
     _tiny_root(tmp_path)
     real = tmp_path / "real/raw/train"
     encode_video(real / "bframes.mp4", _frames(23), fps=10, crf=20, gop=4)  # B-frames, several keyframes
     encode_video(real / "onegop.mp4", _frames(17), fps=25, crf=30, preset="ultrafast")
-    _mpeg4_avi(real / "mpeg4.avi", 19)
+    encode_with_pyav(real / "mpeg4.avi", _frames(19), "mpeg4", {"bf": "2", "g": "5"})
     report = index_dataset(tmp_path, workers=1, progress=False)
     assert report.bad == []
     with VideoIndex.open(tmp_path) as index:
@@ -79,7 +51,7 @@ def test_still_image_and_truncated_file_are_indexed_bad_with_the_reason(tmp_path
     real = tmp_path / "real/raw/train"
     ok, png = cv2.imencode(".png", _frames(1)[0])
     (real / "photo.mp4").write_bytes(png.tobytes())  # a still image renamed .mp4 (FFmpeg opens it fine)
-    _faststart_truncated(real / "cut.mp4", n=12)
+    write_truncated_faststart(real / "cut.mp4", frames=12)
     report = dict(index_dataset(tmp_path, workers=1, progress=False).bad)
     assert sorted(report) == ["real/raw/train/cut.mp4", "real/raw/train/photo.mp4"]
     assert report["real/raw/train/photo.mp4"].startswith("a still image, not a video")

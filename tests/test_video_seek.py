@@ -6,12 +6,11 @@ and as AVI files.
 """
 from __future__ import annotations
 
-from fractions import Fraction
-
 import av
 import numpy as np
 import pytest
 
+from tests.tiny_dataset import encode_with_pyav
 from ttdf.video import READER_BACKENDS, backends, count_frames, encode_video, frame_table, probe_video, read_frames
 
 N, HEIGHT, WIDTH = 40, 32, 64  # decord 0.6 mangles some widths (48); 64 is safe
@@ -27,17 +26,6 @@ def _frames() -> np.ndarray:
                        for i in range(N)], dtype=np.uint8)
 
 
-def _encode_with_pyav(path, codec: str, options: dict, pix_fmt: str = "yuv420p") -> None:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=Fraction(25))
-        stream.width, stream.height, stream.pix_fmt, stream.options = WIDTH, HEIGHT, pix_fmt, options
-        for array in _frames():
-            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
 @pytest.fixture(scope="module", params=["x264_gop6_bframes", "x264_default", "mpeg4_bframes.avi", "mjpeg.avi"])
 def encoded(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("seek")
@@ -50,10 +38,10 @@ def encoded(request, tmp_path_factory):
         encode_video(path, _frames(), fps=25, crf=23)
     elif name == "mpeg4_bframes.avi":
         path = folder / "mpeg4.avi"
-        _encode_with_pyav(path, "mpeg4", {"g": "8", "bf": "2", "qscale": "3"})
+        encode_with_pyav(path, _frames(), "mpeg4", {"g": "8", "bf": "2", "qscale": "3"}, fps=25)
     else:
         path = folder / "mjpeg.avi"
-        _encode_with_pyav(path, "mjpeg", {}, pix_fmt="yuvj420p")
+        encode_with_pyav(path, _frames(), "mjpeg", {}, fps=25, pix_fmt="yuvj420p")
     return name, path
 
 

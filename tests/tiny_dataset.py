@@ -1,8 +1,10 @@
 """A tiny TT-DF-shaped dataset of noise videos for tests that need files, not realistic motion."""
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 
 from ttdf.fsutil import sha256_file
@@ -42,3 +44,27 @@ def write_tiny_dataset(root: Path, *, sources: int = 3, frames: int = 6, size: t
     if manifest:
         write_manifest(root / taxonomy.layout.manifest, records)
     return records
+
+
+def encode_with_pyav(path: Path, frames: np.ndarray, codec: str, options: dict[str, str], *, fps: int = 10,
+                     pix_fmt: str = "yuv420p", container_options: dict[str, str] | None = None) -> None:
+    """Frames encoded with any FFmpeg codec and options (AVI, MJPEG, B-frames...), unlike ``encode_video``."""
+    with av.open(str(path), "w", options=container_options or {}) as container:
+        stream = container.add_stream(codec, rate=Fraction(fps))
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt, stream.options = pix_fmt, options
+        for array in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def write_truncated_faststart(path: Path, frames: int = 10, size: tuple[int, int] = (32, 32)) -> None:
+    """An MP4 whose header (moov, first) is intact but whose frame data stops half-way: it opens and
+    promises ``frames`` frames, then fails to decode (an interrupted download of a fast-start file)."""
+    video = np.random.default_rng(0).integers(0, 256, size=(frames, *size, 3), dtype=np.uint8)
+    encode_with_pyav(path, video, "libx264", {"crf": "0", "preset": "ultrafast"},
+                     container_options={"movflags": "faststart"})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
