@@ -132,16 +132,19 @@ def pyav_read(path: Path, out: Frames) -> np.ndarray:
         raise OutOfRange(out.last, len(table.pts))
     try:
         with pooled("pyav", path, _PyAVHandle) as handle:
-            _pyav_seek_read(handle, table, out)
+            total = _pyav_seek_read(handle, table, out)
     except SeekMiss:
         return _pyav_sequential(path, out.fresh())
     except (av.FFmpegError, OSError) as exc:
         raise VideoError(path, f"stream is corrupt or truncated ({short_reason(exc)})") from exc
-    return out.result(len(table.pts))
+    return out.result(total)
 
 
-def _pyav_seek_read(handle: _PyAVHandle, table: FrameTable, out: Frames) -> None:
-    """Decode each wanted frame, seeking to its keyframe whenever that skips frames (or goes back)."""
+def _pyav_seek_read(handle: _PyAVHandle, table: FrameTable, out: Frames) -> int:
+    """Decode each wanted frame, seeking to its keyframe whenever that skips frames (or goes back).
+
+    Returns the video's length: the table's, or where the stream ended if it ended before a wanted frame.
+    """
     handle.wanted = out.needs
     if handle.skipped.intersection(out.unique):  # a frame this read wants may have been skipped: decode it again
         handle.decoder = None
@@ -163,7 +166,8 @@ def _pyav_seek_read(handle: _PyAVHandle, table: FrameTable, out: Frames) -> None
                 break
         else:
             handle.decoder = None  # the stream ended before ``target``: the result reports it
-            return
+            return handle.position + 1
+    return len(table.pts)
 
 
 def _pyav_sequential(path: Path, out: Frames) -> np.ndarray:
