@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import hashlib
 import os
 import tempfile
@@ -46,6 +48,39 @@ def atomic_write_text(target: str | Path, text: str) -> None:
 def is_temp_file(path: Path) -> bool:
     """True for the leftovers of an interrupted :func:`atomic_path` (never a dataset file)."""
     return path.name.startswith(".") and ".tmp" in path.name
+
+
+def remove_temp_files(target: str | Path) -> list[Path]:
+    """Delete the leftovers of interrupted :func:`atomic_path` writes of ``target``; call only while owning it."""
+    target = Path(target)
+    pattern = f".{glob.escape(target.stem)}.*.tmp{glob.escape(target.suffix)}"
+    removed = []
+    for path in target.parent.glob(pattern):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def broken_link_reason(path: str | Path) -> str | None:
+    """Why ``path`` is a symbolic link that leads nowhere (dangling or a loop), else None."""
+    path = Path(path)
+    try:
+        path.stat()
+        return None
+    except FileNotFoundError:
+        if not path.is_symlink():
+            return None
+        return f"broken symbolic link (its target {os.readlink(path)} does not exist); fix or delete the link"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop (the link leads back to itself); fix or delete the link"
+        return None
+
+
+def printable_path(path: str | Path) -> str:
+    """``path`` with bytes that are not UTF-8 shown as ``\\xNN``, safe to print or store anywhere."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
 
 
 def sha256_file(path: str | Path) -> str:

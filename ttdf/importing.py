@@ -19,7 +19,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ttdf.errors import TTDFError
-from ttdf.fsutil import atomic_path, is_temp_file, resolve_inside, sha256_file
+from ttdf.fsutil import atomic_path, broken_link_reason, is_temp_file, resolve_inside, sha256_file
 from ttdf.index import IndexReport, index_dataset
 from ttdf.manifest import merge_into_manifest, read_manifest
 from ttdf.records import FAKE_NAME_SEPARATOR, VideoRecord, parse_relative_path, relative_path
@@ -193,6 +193,11 @@ def _plan(src: Path, root: Path, taxonomy: Taxonomy, manifest: str | Path | None
     report = ImportReport()
     manifest_path = Path(manifest) if manifest else src / taxonomy.layout.manifest
     files = _walk(src, skip=(root, manifest_path))
+    for rel in list(files):  # a link that leads nowhere cannot be imported: say why, import the rest
+        reason = broken_link_reason(src / rel)
+        if reason:
+            files.remove(rel)
+            report.unrecognised.append((rel, reason))
     if manifest or manifest_path.exists():
         records = read_manifest(manifest_path, taxonomy)  # refuses '..' and absolute paths
         listed = {r.path for r in records}
@@ -266,13 +271,20 @@ def _walk(src: Path, *, skip: Iterable[Path]) -> list[str]:
     for dirpath, dirnames, filenames in os.walk(src):
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames
-                             if not d.startswith(".") and (here / d).resolve() not in skip_resolved)
+                             if not d.startswith(".") and _resolve(here / d) not in skip_resolved)
         for name in sorted(filenames):
             path = here / name
-            if name.startswith(".") or is_temp_file(path) or path.resolve() in skip_resolved:
+            if name.startswith(".") or is_temp_file(path) or _resolve(path) in skip_resolved:
                 continue
             found.append(path.relative_to(src).as_posix())
     return found
+
+
+def _resolve(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop: reported by the caller, never the root itself
+        return path
 
 
 def _transfer(source: Path, dest: Path, mode: str, expected: str | None) -> tuple[str, str | None]:
