@@ -19,7 +19,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ttdf.errors import TTDFError
-from ttdf.fsutil import atomic_path, broken_link_reason, is_temp_file, resolve_inside, sha256_file
+from ttdf.fsutil import (atomic_path, broken_link_reason, is_temp_file, printable_path, resolve_inside,
+                         sha256_file)
 from ttdf.index import IndexReport, index_dataset
 from ttdf.manifest import merge_into_manifest, read_manifest
 from ttdf.records import FAKE_NAME_SEPARATOR, VideoRecord, parse_relative_path, relative_path
@@ -193,11 +194,13 @@ def _plan(src: Path, root: Path, taxonomy: Taxonomy, manifest: str | Path | None
     report = ImportReport()
     manifest_path = Path(manifest) if manifest else src / taxonomy.layout.manifest
     files = _walk(src, skip=(root, manifest_path))
-    for rel in list(files):  # a link that leads nowhere cannot be imported: say why, import the rest
+    for rel in list(files):  # say why these cannot be imported, and import the rest
         reason = broken_link_reason(src / rel)
+        if printable_path(rel) != rel:
+            reason = "the file name is not valid UTF-8; rename it"
         if reason:
             files.remove(rel)
-            report.unrecognised.append((rel, reason))
+            report.unrecognised.append((printable_path(rel), reason))
     if manifest or manifest_path.exists():
         records = read_manifest(manifest_path, taxonomy)  # refuses '..' and absolute paths
         listed = {r.path for r in records}

@@ -128,6 +128,12 @@ class VideoIndex:
         with self._guard(), self._conn:
             self._conn.executemany("DELETE FROM videos WHERE path = ?", ((p,) for p in paths))
 
+    def listed_paths(self) -> set[str]:
+        """Paths indexed from a manifest row with a checksum: rows the manifest must still have."""
+        with self._guard():
+            rows = self._conn.execute("SELECT path, source_key FROM videos").fetchall()
+        return {path for path, key in rows if key and _expected_from_key(key)}
+
     def close(self) -> None:
         self._conn.close()
 
@@ -485,6 +491,13 @@ def _to_row(video: IndexedVideo, key: str | None) -> tuple:
     path = check_relative_path(r.path, where="index")
     return (path, *(getattr(r, c) for c in _RECORD_COLUMNS), video.size, video.mtime_ns, video.duration,
             video.codec, video.status, video.error, key)
+
+
+def _expected_from_key(key: str) -> str | None:
+    try:
+        return json.loads(key)[1]
+    except (ValueError, TypeError, IndexError):
+        return None
 
 
 def _from_row(row: tuple) -> IndexedVideo:

@@ -49,7 +49,7 @@ def verify_dataset(root: str | Path, filt: VideoFilter | None = None, *, checksu
     taxonomy = load_taxonomy(root=root)
     manifest_path = root / taxonomy.layout.manifest
     manifest = {r.path: r for r in read_manifest(manifest_path, taxonomy)} if manifest_path.is_file() else {}
-    indexed = _read_index(root)
+    indexed, listed = _read_index(root)
     if not manifest and indexed is None:
         raise ManifestError(f"nothing to verify at {root}: no {taxonomy.layout.manifest} and no {INDEX_FILE}; "
                             f"run `ttdf index --root {root}` (or `ttdf download`/`ttdf synth` first)")
@@ -90,9 +90,8 @@ def verify_dataset(root: str | Path, filt: VideoFilter | None = None, *, checksu
         if rel not in manifest and rel not in indexed and _selected(taxonomy, rel, filt):
             problems[rel] = [Problem(rel, "unindexed", "not in manifest.csv or the index; run `ttdf index` "
                                                        "(or `ttdf import` for videos off the layout)")]
-    if manifest:
-        for rel, problem in _disagreements(manifest, indexed, filt).items():
-            problems.setdefault(rel, []).append(problem)
+    for rel, problem in _disagreements(manifest, indexed, listed, filt).items():
+        problems.setdefault(rel, []).append(problem)
     if filt is None or filt == VideoFilter():
         for shown, reason in unusable:
             problems[shown] = [Problem(shown, "unusable", reason)]
@@ -128,7 +127,7 @@ def _check_file(job: tuple[str, str, str | None, bool]) -> list[tuple[str, str]]
     return found
 
 
-def _disagreements(manifest: dict[str, VideoRecord], indexed: dict[str, IndexedVideo],
+def _disagreements(manifest: dict[str, VideoRecord], indexed: dict[str, IndexedVideo], listed: set[str],
                    filt: VideoFilter | None) -> dict[str, Problem]:
     """Indexed videos that manifest.csv lost or describes differently (e.g. a writer overwrote another's rows)."""
     found = {}
@@ -137,8 +136,8 @@ def _disagreements(manifest: dict[str, VideoRecord], indexed: dict[str, IndexedV
             continue
         entry = manifest.get(rel)
         if entry is None:
-            if video.ok:
-                found[rel] = Problem(rel, "unlisted", "indexed but missing from manifest.csv; rerun the "
+            if rel in listed:
+                found[rel] = Problem(rel, "unlisted", "indexed from a manifest.csv row that is gone; rerun the "
                                                       "`ttdf compress`/`ttdf import` that wrote it to register it")
             continue
         fields = [name for name in ("label", "method", "config", "split", "compression")
@@ -159,11 +158,12 @@ def _leftovers(root: Path) -> list[str]:
     return sorted(found)
 
 
-def _read_index(root: Path) -> dict[str, IndexedVideo] | None:
+def _read_index(root: Path) -> tuple[dict[str, IndexedVideo] | None, set[str]]:
+    """The indexed videos (None without an index) and those indexed from a manifest row."""
     if not (root / INDEX_FILE).exists():
-        return None
+        return None, set()
     with VideoIndex.open(root) as index:
-        return {v.path: v for v in index.query(status=None)}
+        return {v.path: v for v in index.query(status=None)}, index.listed_paths()
 
 
 def _expected_sha256(path: Path, entry: VideoRecord | None, video: IndexedVideo | None) -> str | None:
