@@ -40,9 +40,10 @@ def run_subprocess(*argv: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 def _tiny(root: Path, **kwargs) -> list:
+    """3 real and 6 fake videos (one method, one configuration)."""
     taxonomy = load_taxonomy()
-    return write_tiny_dataset(root, sources=3, frames=6, methods=taxonomy.methods[:1], configs=taxonomy.configs[:1],
-                              **kwargs)
+    kwargs = {"sources": 3, "frames": 6, "methods": taxonomy.methods[:1], "configs": taxonomy.configs[:1], **kwargs}
+    return write_tiny_dataset(root, **kwargs)
 
 
 def _case_param(case):
