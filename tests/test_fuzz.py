@@ -352,3 +352,50 @@ def test_ls_into_a_closed_pipe_is_quiet(indexed_template):
     proc.wait(timeout=60)
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     assert proc.returncode == 141
+
+
+# -- the crashes of issue 10, each alone in a root of its own ----------------------------------------------
+
+
+def _root_with(tmp_path: Path, good: Path, *names: str) -> Path:
+    root = tmp_path / "root"
+    (root / "real/raw/train").mkdir(parents=True)
+    shutil.copy(good, root / "real/raw/train/s000.mp4")
+    for case in VIDEO_CASES:
+        if case.name in names:
+            (root / case.rel).parent.mkdir(parents=True, exist_ok=True)
+            case.make(root / case.rel, good)
+    return root
+
+
+def test_non_utf8_name_does_not_make_the_root_unusable(tmp_path, good):
+    root = _root_with(tmp_path, good, "non-utf8-name")
+    for _ in range(2):  # every rerun too
+        code, out, err = run_cli(["index", "--root", str(root), "--no-progress"])
+        assert code == 0 and f"SKIPPED  {shown(NON_UTF8.rel)}  the file name is not valid UTF-8; rename it" in out
+    code, out, err = run_cli(["verify", "--root", str(root), "--no-progress"])
+    assert code == 1 and f"UNUSABLE     {shown(NON_UTF8.rel)}" in out
+    assert "real/raw/train/s000.mp4" in run_cli(["ls", "--root", str(root)])[1]
+
+
+def test_symlink_loop_is_recorded_and_the_rest_indexed(tmp_path, good):
+    root = _root_with(tmp_path, good, "symlink-loop-a", "symlink-loop-b")
+    code, out, err = run_cli(["index", "--root", str(root), "--no-progress"])
+    assert code == 0 and "1 added" not in out and out.count("symbolic link loop") == 2
+    assert "real/raw/train/s000.mp4" in run_cli(["ls", "--root", str(root)])[1]
+
+
+def test_symlink_loop_is_reported_by_import_and_the_rest_imported(tmp_path, good):
+    src = _root_with(tmp_path, good, "symlink-loop-a", "symlink-loop-b")
+    code, out, err = run_cli(["import", str(src), "--root", str(tmp_path / "dest"), "--no-progress"])
+    assert code == 0 and "Traceback" not in err and out.count("symbolic link loop") == 2
+    assert (tmp_path / "dest/real/raw/train/s000.mp4").is_file()
+
+
+def test_dangling_symlink_gets_the_same_word_from_index_and_verify(tmp_path, good):
+    root = _root_with(tmp_path, good, "dangling-symlink")
+    code, out, err = run_cli(["index", "--root", str(root), "--no-progress"])
+    assert "BAD  real/raw/test/dangling.mp4  broken symbolic link" in out
+    code, out, err = run_cli(["verify", "--root", str(root), "--no-progress"])
+    line = next(line for line in out.splitlines() if "dangling.mp4" in line)
+    assert code == 1 and "broken symbolic link" in line and "ttdf index" not in line
