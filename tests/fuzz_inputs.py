@@ -60,18 +60,23 @@ def _frames(count: int, size: tuple[int, int] = (32, 32), *, flat: bool = False)
     return make
 
 
-def _odd_size(target: Path, good: Path) -> None:
-    """33x47: yuv420p (what libx264 usually gets) cannot hold odd sizes, x264's RGB mode can."""
-    frames = np.random.default_rng(1).integers(0, 256, size=(4, 33, 47, 3), dtype=np.uint8)
-    with av.open(str(target), "w") as container:
-        stream = container.add_stream("libx264rgb", rate=10)
-        stream.pix_fmt, stream.height, stream.width = "rgb24", 33, 47
+def _encode(path: Path, frames: np.ndarray, *, codec: str, pix_fmt: str, movflags: str | None = None) -> None:
+    """Encode with PyAV directly: the shapes and container layouts ``encode_video`` never writes."""
+    with av.open(str(path), "w", options={"movflags": movflags} if movflags else {}) as container:
+        stream = container.add_stream(codec, rate=10)
+        stream.pix_fmt, stream.height, stream.width = pix_fmt, *frames.shape[1:3]
         stream.options = {"preset": "ultrafast", "crf": "0"}
         for array in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+
+
+def _odd_size(target: Path, good: Path) -> None:
+    """33x47: yuv420p (what libx264 usually gets) cannot hold odd sizes, x264's RGB mode can."""
+    frames = np.random.default_rng(1).integers(0, 256, size=(4, 33, 47, 3), dtype=np.uint8)
+    _encode(target, frames, codec="libx264rgb", pix_fmt="rgb24")
 
 
 def _audio_only(target: Path, good: Path) -> None:
@@ -109,15 +114,7 @@ def _faststart_truncated(target: Path, good: Path) -> None:
     """moov first (the container promises 40 frames), then the file cut after a third of its data."""
     tmp = target.with_name("faststart-src.mp4")
     frames = np.random.default_rng(2).integers(0, 256, size=(40, 32, 32, 3), dtype=np.uint8)
-    with av.open(str(tmp), "w", options={"movflags": "faststart"}) as container:
-        stream = container.add_stream("libx264", rate=10)
-        stream.pix_fmt, stream.height, stream.width = "yuv420p", 32, 32
-        stream.options = {"preset": "ultrafast", "crf": "0"}
-        for array in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    _encode(tmp, frames, codec="libx264", pix_fmt="yuv420p", movflags="faststart")
     data = tmp.read_bytes()
     tmp.unlink()
     target.write_bytes(data[: len(data) // 3])
