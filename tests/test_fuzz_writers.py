@@ -187,12 +187,15 @@ def test_leftover_temp_files_are_listed_and_cleaned_by_the_next_run(root):
         source = index.query()[0]
     output = root / source.path.replace("/raw/", "/c40/")
     output.parent.mkdir(parents=True)
-    leftover = output.with_name(f".{output.stem}.k1ll3d.tmp.mp4")
+    leftover = output.with_name(f".{output.stem}.k1ll3d00.tmp.mp4")  # named as atomic_path names them
     leftover.write_bytes(b"half an mp4")
+    neighbours = output.with_name(f".{output.stem}.v2.abcd1234.tmp.mp4")  # "<stem>.v2.mp4" being written
+    neighbours.write_bytes(b"someone else's")
     code, out, err = run_cli(["verify", "--root", str(root), "--workers", "1", "--no-progress", "--no-decode"])
     assert code == 1 and "LEFTOVER" in out and leftover.name in out
     compress_dataset(root, [40], preset="ultrafast", workers=1, progress=False)
     assert not leftover.exists() and probe_video(output, decode=True).frames == 16
+    assert neighbours.exists()
 
 
 # -- kill -9 -----------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import errno
 import glob
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -53,9 +54,12 @@ def is_temp_file(path: Path) -> bool:
 def remove_temp_files(target: str | Path) -> list[Path]:
     """Delete the leftovers of interrupted :func:`atomic_path` writes of ``target``; call only while owning it."""
     target = Path(target)
-    pattern = f".{glob.escape(target.stem)}.*.tmp{glob.escape(target.suffix)}"
+    # mkstemp's random part is 8 characters: "s000.v2.mp4"'s temp files are not "s000.mp4"'s
+    own = re.compile(rf"\.{re.escape(target.stem)}\.[a-z0-9_]{{8}}\.tmp{re.escape(target.suffix)}")
     removed = []
-    for path in target.parent.glob(pattern):
+    for path in target.parent.glob(f".{glob.escape(target.stem)}.*.tmp*"):
+        if not own.fullmatch(path.name):
+            continue
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
             removed.append(path)
