@@ -392,6 +392,20 @@ def test_symlink_loop_is_reported_by_import_and_the_rest_imported(tmp_path, good
     assert (tmp_path / "dest/real/raw/train/s000.mp4").is_file()
 
 
+def test_plain_folder_import_goes_on_past_loops_and_odd_names(tmp_path, good):
+    src = tmp_path / "clips"
+    src.mkdir()
+    shutil.copy(good, src / "dancer.mp4")
+    for name in ("symlink-loop-a", "symlink-loop-b", "dangling-symlink", "non-utf8-name"):
+        case = next(c for c in VIDEO_CASES if c.name == name)
+        case.make(src / Path(case.rel).name, good)
+    code, out, err = run_cli(["import", str(src), "--root", str(tmp_path / "dest"), "--label", "real",
+                              "--no-progress"])
+    assert code == 0 and "Traceback" not in err
+    assert out.count("symbolic link loop") == 2 and "broken symbolic link" in out and "x\\xff.mp4" in out
+    assert len(read_manifest(tmp_path / "dest/manifest.csv")) == 1
+
+
 def test_dangling_symlink_gets_the_same_word_from_index_and_verify(tmp_path, good):
     root = _root_with(tmp_path, good, "dangling-symlink")
     code, out, err = run_cli(["index", "--root", str(root), "--no-progress"])

@@ -193,14 +193,7 @@ def _plan(src: Path, root: Path, taxonomy: Taxonomy, manifest: str | Path | None
     """Pair each source file with its record; everything else goes to ``unrecognised``."""
     report = ImportReport()
     manifest_path = Path(manifest) if manifest else src / taxonomy.layout.manifest
-    files = _walk(src, skip=(root, manifest_path))
-    for rel in list(files):  # say why these cannot be imported, and import the rest
-        reason = broken_link_reason(src / rel)
-        if printable_path(rel) != rel:
-            reason = "the file name is not valid UTF-8; rename it"
-        if reason:
-            files.remove(rel)
-            report.unrecognised.append((printable_path(rel), reason))
+    files = _set_aside_unusable(src, _walk(src, skip=(root, manifest_path)), report)
     if manifest or manifest_path.exists():
         records = read_manifest(manifest_path, taxonomy)  # refuses '..' and absolute paths
         listed = {r.path for r in records}
@@ -239,7 +232,7 @@ def _plan_folder(src: Path, root: Path, taxonomy: Taxonomy, spec: FolderSpec
         taxonomy = taxonomy.with_methods({spec.method: spec.method})  # registered once something is imported
     items: list[tuple[Path, VideoRecord]] = []
     owner: dict[tuple[str, str], str] = {}
-    for rel in sorted(_walk(src, skip=(root,))):  # the first path in sorted order keeps a contested id
+    for rel in sorted(_set_aside_unusable(src, _walk(src, skip=(root,)), report)):  # the first path in sorted order keeps a contested id
         ext = Path(rel).suffix.lower()
         if ext not in extensions:
             report.ignored.append(rel)
@@ -281,6 +274,20 @@ def _walk(src: Path, *, skip: Iterable[Path]) -> list[str]:
                 continue
             found.append(path.relative_to(src).as_posix())
     return found
+
+
+def _set_aside_unusable(src: Path, files: list[str], report: ImportReport) -> list[str]:
+    """``files`` less links that lead nowhere and names that are not UTF-8, which go to ``unrecognised``."""
+    kept = []
+    for rel in files:
+        reason = broken_link_reason(src / rel)
+        if printable_path(rel) != rel:
+            reason = "the file name is not valid UTF-8; rename it"
+        if reason:
+            report.unrecognised.append((printable_path(rel), reason))
+        else:
+            kept.append(rel)
+    return kept
 
 
 def _resolve(path: Path) -> Path:
