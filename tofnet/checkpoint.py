@@ -67,8 +67,9 @@ def load_checkpoint(source: str | Path, *, map_location: Any = "cpu",
     kwargs.pop("pretrained", None)
     try:
         model = create_model(name, pretrained=False, **kwargs)
-    except TTDFError as err:
-        raise TTDFError(f"{directory / CONFIG_NAME}: cannot rebuild {name!r}: {err}") from err
+    except (TTDFError, TypeError, ValueError) as err:  # a hand-edited or damaged config.json
+        raise TTDFError(f"{directory / CONFIG_NAME}: cannot rebuild {name!r}: {err}; fix its model kwargs or "
+                        "re-save the checkpoint") from err
     weights = directory / WEIGHTS_NAME
     if not weights.is_file():
         raise TTDFError(f"{weights}: missing; the checkpoint is incomplete, copy or re-save it with save_checkpoint")

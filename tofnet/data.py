@@ -16,12 +16,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
-from tofnet.flow import create_flow_estimator
+from tofnet.flow import create_flow_estimator, flow_cache_key
 from tofnet.flow_cache import FlowCache, load_or_compute_flow
 from ttdf.video import count_frames, read_frames
 from tofnet.sampling import ClipSampling
 from tofnet.transforms import ClipAugment
 from ttdf.errors import TTDFError, VideoError
+from ttdf.fsutil import sha256_file
 from ttdf.index import VideoIndex
 from ttdf.records import VideoFilter, VideoRecord
 
@@ -124,7 +125,8 @@ class ClipDataset(Dataset):
         try:
             return self._load(video, clip, index, rng)
         except TTDFError as exc:
-            log.warning("skipping clip %d of %s: %s", clip, video.path, exc)
+            if str(video.path) not in self.failures:  # once per video, not once per clip
+                log.warning("skipping %s: %s", video.path, exc)
             self.failures[str(video.path)] = str(exc)
             return None
 
@@ -139,10 +141,7 @@ class ClipDataset(Dataset):
         if "rgb" in self.inputs:
             rgb = read_frames(video.path, indices, size=self.config.size, backend=backend, frames=indexed)
         if "flow" in self.inputs:
-            sha = video.record.sha256 if video.record else None
-            full = load_or_compute_flow(video.path, sha, estimator=self._estimator, size=self.config.size,
-                                        cache=self.flow_cache, reader_backend=backend, frames=frames)
-            flow = np.asarray(full[indices], dtype=np.float32)  # indices <= frames - 2: every frame has its flow
+            flow = self._clip_flow(video, indices, reader_backend=backend, frames=frames)
         if self.augment is not None:
             rgb, flow = self.augment(rgb, flow, rng)
         item = {"label": torch.tensor(float(max(video.label, 0))), "index": torch.tensor(index)}
@@ -152,6 +151,24 @@ class ClipDataset(Dataset):
         if flow is not None:
             item["flow"] = torch.from_numpy(np.ascontiguousarray(flow))
         return item
+
+    def _clip_flow(self, video: VideoSource, indices: np.ndarray, *, reader_backend: str, frames: int) -> np.ndarray:
+        """The clip's flow; a cache entry holding NaN/inf (a damaged file) is dropped and computed again."""
+        sha = video.record.sha256 if video.record else None
+        for attempt in range(2):
+            full = load_or_compute_flow(video.path, sha, estimator=self._estimator, size=self.config.size,
+                                        cache=self.flow_cache, reader_backend=reader_backend, frames=frames)
+            flow = np.asarray(full[indices], dtype=np.float32)  # indices <= frames - 2: every frame has its flow
+            if np.isfinite(flow).all():
+                return flow
+            if attempt or self.flow_cache is None:
+                break
+            entry = self.flow_cache.discard(sha or sha256_file(video.path),
+                                            flow_cache_key(self._estimator, self.config.size, reader_backend))
+            log.warning("%s: cached optical flow %s had NaN/inf values; deleted it, computing it again",
+                        video.path, entry)
+        raise VideoError(video.path, "its optical flow has NaN or infinite values",
+                         hint="check the video decodes (`ttdf verify`) and the --flow-backend")
 
 
 def collate_clips(items: list[dict | None]) -> dict | None:

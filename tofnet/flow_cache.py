@@ -73,6 +73,13 @@ class FlowCache:
             return None
         return flow
 
+    def discard(self, sha256: str, key: str) -> Path:
+        """Delete an entry (e.g. one found holding NaN); returns its path."""
+        path = self.path_for(sha256, key)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return path
+
     def put(self, sha256: str, key: str, flow: np.ndarray) -> Path:
         """Store ``flow`` (N, 2, H, W) as float16, atomically: readers never see half a file."""
         flow = np.asarray(flow)

@@ -149,7 +149,13 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
     if not config.methods():
         raise TTDFError("no training method left: --holdout-methods removes every --train-methods entry")
 
-    model = create_model(config.model, **config.model_kwargs)
+    try:
+        model = create_model(config.model, **config.model_kwargs)
+    except (TypeError, ValueError) as exc:  # e.g. --model-arg embed_dim=notjson reaching nn.Linear
+        args = " ".join(f"{k}={json.dumps(v)}" for k, v in config.model_kwargs.items())
+        raise TTDFError(f"cannot build model {config.model!r} with --model-arg {args or '(none)'} "
+                        f"({type(exc).__name__}: {exc}); check each KEY=VALUE (values are JSON: 64, 0.1, "
+                        "true, \"text\")") from exc
     data_config = replace(config.data, mean=tuple(model.pretrained_cfg.get("mean", config.data.mean)),
                           std=tuple(model.pretrained_cfg.get("std", config.data.std)))
     config = replace(config, data=data_config)

@@ -14,10 +14,10 @@ import av
 import numpy as np
 
 from ttdf.errors import TTDFError
-from ttdf.fsutil import sha256_file
-from ttdf.manifest import merge_into_manifest
+from ttdf.fsutil import remove_temp_files, sha256_file
 from ttdf.index import IndexReport, VideoIndex, index_dataset
-from ttdf.manifest import read_manifest
+from ttdf.lock import claim
+from ttdf.manifest import merge_into_manifest, read_manifest
 from ttdf.parallel import WorkerCrash, run_parallel
 from ttdf.records import VideoFilter, VideoRecord, relative_path
 from ttdf.taxonomy import Taxonomy, load_taxonomy
@@ -36,6 +36,7 @@ class CompressReport:
     written: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)  # being written by another run, which registers them
     index: IndexReport | None = None
 
 
@@ -81,18 +82,24 @@ def compress_dataset(root: str | Path, crfs: Sequence[int], *, filt: VideoFilter
         with contextlib.closing(run_parallel(_encode_job, items, workers=workers, progress=progress,
                                              desc="compress")) as results:
             for (_, job, _), outcome in results:
-                result, reason = (None, outcome.reason) if isinstance(outcome, WorkerCrash) else outcome
-                if reason is not None:
-                    report.failed.append((job.source.path, reason))
+                status, detail = ("failed", outcome.reason) if isinstance(outcome, WorkerCrash) else outcome
+                if status == "failed":
+                    report.failed.append((job.source.path, detail))
+                elif status == "busy":
+                    report.busy.append(job.output.path)
+                elif status == "skipped":
+                    report.skipped.append(job.output.path)
                 else:
                     report.written.append(job.output.path)
-                    done.append(job.output.with_(**result))
+                    done.append(job.output.with_(**detail))
     finally:  # also on Ctrl-C: register what is finished so a rerun only does the rest
         skipped = set(report.skipped)
         done += _unregistered_outputs(root, taxonomy, [j for j in jobs if j.output.path in skipped], report)
         merge_into_manifest(root, done, taxonomy=taxonomy)
     report.written.sort()
+    report.skipped.sort()
     report.failed.sort()
+    report.busy.sort()
     outputs = report.written + report.skipped
     if outputs:
         report.index = index_dataset(root, paths=outputs, workers=workers, progress=progress)
@@ -128,15 +135,32 @@ def _output_record(taxonomy: Taxonomy, source: VideoRecord, crf: int) -> VideoRe
                         sha256=None)
 
 
-def _encode_job(item: tuple[str, _Job, str]) -> tuple[dict | None, str | None]:
-    """Encode one output (in a worker); a failure becomes a reason so one bad video never stops the batch."""
+def _encode_job(item: tuple[str, _Job, str]) -> tuple[str, dict | str | None]:
+    """Encode one output (in a worker): ``("written", metadata)``, ``("failed", reason)``, ``("busy", None)``
+    (another run is writing it) or ``("skipped", None)`` (another run finished it); never raises for a bad video.
+    """
     root, job, preset = item
-    try:
-        return _compress_one(Path(root) / job.source.path, Path(root) / job.output.path, job.crf, preset), None
-    except TTDFError as exc:
-        return None, getattr(exc, "reason", None) or str(exc)
-    except (av.FFmpegError, OSError, ValueError, RuntimeError) as exc:
-        return None, f"cannot re-encode at CRF {job.crf} ({type(exc).__name__}: {str(exc)[:200]})"
+    output = Path(root) / job.output.path
+    with claim(root, job.output.path) as mine:
+        if not mine:
+            return "busy", None
+        if output.exists():
+            return "skipped", None
+        remove_temp_files(output)  # a killed run's half-written output: ours to clean now that we own it
+        try:
+            _check_source(Path(root) / job.source.path, job.source.sha256)
+            return "written", _compress_one(Path(root) / job.source.path, output, job.crf, preset)
+        except TTDFError as exc:
+            return "failed", getattr(exc, "reason", None) or str(exc)
+        except (av.FFmpegError, OSError, ValueError, RuntimeError) as exc:
+            return "failed", f"cannot re-encode at CRF {job.crf} ({type(exc).__name__}: {str(exc)[:200]})"
+
+
+def _check_source(source: Path, expected: str | None) -> None:
+    """Refuse a source whose bytes changed since ``ttdf index`` hashed them: never spread a damaged file."""
+    if expected and sha256_file(source) != expected.lower():
+        raise TTDFError(f"{source}: its sha256 no longer matches the index (the file changed since `ttdf index`); "
+                        "run `ttdf verify`, restore or re-download it, then `ttdf index`")
 
 
 def _compress_one(source: Path, output: Path, crf: int, preset: str) -> dict:

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -46,6 +49,42 @@ def atomic_write_text(target: str | Path, text: str) -> None:
 def is_temp_file(path: Path) -> bool:
     """True for the leftovers of an interrupted :func:`atomic_path` (never a dataset file)."""
     return path.name.startswith(".") and ".tmp" in path.name
+
+
+def remove_temp_files(target: str | Path) -> list[Path]:
+    """Delete the leftovers of interrupted :func:`atomic_path` writes of ``target``; call only while owning it."""
+    target = Path(target)
+    # mkstemp's random part is 8 characters: "s000.v2.mp4"'s temp files are not "s000.mp4"'s
+    own = re.compile(rf"\.{re.escape(target.stem)}\.[a-z0-9_]{{8}}\.tmp{re.escape(target.suffix)}")
+    removed = []
+    for path in target.parent.glob(f".{glob.escape(target.stem)}.*.tmp*"):
+        if not own.fullmatch(path.name):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def broken_link_reason(path: str | Path) -> str | None:
+    """Why ``path`` is a symbolic link that leads nowhere (dangling or a loop), else None."""
+    path = Path(path)
+    try:
+        path.stat()
+        return None
+    except FileNotFoundError:
+        if not path.is_symlink():
+            return None
+        return f"broken symbolic link (its target {os.readlink(path)} does not exist); fix or delete the link"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop (the link leads back to itself); fix or delete the link"
+        return None
+
+
+def printable_path(path: str | Path) -> str:
+    """``path`` with bytes that are not UTF-8 shown as ``\\xNN``, safe to print or store anywhere."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
 
 
 def sha256_file(path: str | Path) -> str:

@@ -19,7 +19,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ttdf.errors import TTDFError
-from ttdf.fsutil import atomic_path, is_temp_file, resolve_inside, sha256_file
+from ttdf.fsutil import (atomic_path, broken_link_reason, is_temp_file, printable_path, resolve_inside,
+                         sha256_file)
 from ttdf.index import IndexReport, index_dataset
 from ttdf.manifest import merge_into_manifest, read_manifest
 from ttdf.records import FAKE_NAME_SEPARATOR, VideoRecord, parse_relative_path, relative_path
@@ -192,7 +193,7 @@ def _plan(src: Path, root: Path, taxonomy: Taxonomy, manifest: str | Path | None
     """Pair each source file with its record; everything else goes to ``unrecognised``."""
     report = ImportReport()
     manifest_path = Path(manifest) if manifest else src / taxonomy.layout.manifest
-    files = _walk(src, skip=(root, manifest_path))
+    files = _set_aside_unusable(src, _walk(src, skip=(root, manifest_path)), report)
     if manifest or manifest_path.exists():
         records = read_manifest(manifest_path, taxonomy)  # refuses '..' and absolute paths
         listed = {r.path for r in records}
@@ -231,7 +232,7 @@ def _plan_folder(src: Path, root: Path, taxonomy: Taxonomy, spec: FolderSpec
         taxonomy = taxonomy.with_methods({spec.method: spec.method})  # registered once something is imported
     items: list[tuple[Path, VideoRecord]] = []
     owner: dict[tuple[str, str], str] = {}
-    for rel in sorted(_walk(src, skip=(root,))):  # the first path in sorted order keeps a contested id
+    for rel in sorted(_set_aside_unusable(src, _walk(src, skip=(root,)), report)):  # the first path in sorted order keeps a contested id
         ext = Path(rel).suffix.lower()
         if ext not in extensions:
             report.ignored.append(rel)
@@ -266,13 +267,34 @@ def _walk(src: Path, *, skip: Iterable[Path]) -> list[str]:
     for dirpath, dirnames, filenames in os.walk(src):
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames
-                             if not d.startswith(".") and (here / d).resolve() not in skip_resolved)
+                             if not d.startswith(".") and _resolve(here / d) not in skip_resolved)
         for name in sorted(filenames):
             path = here / name
-            if name.startswith(".") or is_temp_file(path) or path.resolve() in skip_resolved:
+            if name.startswith(".") or is_temp_file(path) or _resolve(path) in skip_resolved:
                 continue
             found.append(path.relative_to(src).as_posix())
     return found
+
+
+def _set_aside_unusable(src: Path, files: list[str], report: ImportReport) -> list[str]:
+    """``files`` less links that lead nowhere and names that are not UTF-8, which go to ``unrecognised``."""
+    kept = []
+    for rel in files:
+        reason = broken_link_reason(src / rel)
+        if printable_path(rel) != rel:
+            reason = "the file name is not valid UTF-8; rename it"
+        if reason:
+            report.unrecognised.append((printable_path(rel), reason))
+        else:
+            kept.append(rel)
+    return kept
+
+
+def _resolve(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop: reported by the caller, never the root itself
+        return path
 
 
 def _transfer(source: Path, dest: Path, mode: str, expected: str | None) -> tuple[str, str | None]:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ttdf.errors import IndexDatabaseError, TTDFError, VideoError
-from ttdf.fsutil import check_relative_path, is_temp_file, sha256_file
+from ttdf.fsutil import broken_link_reason, check_relative_path, is_temp_file, printable_path, sha256_file
+from ttdf.lock import root_lock
 from ttdf.manifest import read_manifest
 from ttdf.parallel import WorkerCrash, run_parallel
 from ttdf.records import VideoFilter, VideoRecord, parse_relative_path
@@ -127,6 +128,12 @@ class VideoIndex:
         with self._guard(), self._conn:
             self._conn.executemany("DELETE FROM videos WHERE path = ?", ((p,) for p in paths))
 
+    def listed_paths(self) -> set[str]:
+        """Paths indexed from a manifest row with a checksum: rows the manifest must still have."""
+        with self._guard():
+            rows = self._conn.execute("SELECT path, source_key FROM videos").fetchall()
+        return {path for path, key in rows if key and _expected_from_key(key)}
+
     def close(self) -> None:
         self._conn.close()
 
@@ -206,6 +213,8 @@ class IndexReport:
     unchanged: int = 0
     bad: list[tuple[str, str]] = field(default_factory=list)
     removed: int = 0
+    unusable: list[tuple[str, str]] = field(default_factory=list)  # files the index cannot hold (printable path)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -219,46 +228,59 @@ def index_dataset(root: str | Path, *, paths: Iterable[str] | None = None, worke
     if not root.is_dir():
         raise TTDFError(f"dataset root {root} is not a directory; pass --root or run `ttdf synth`/`ttdf download`")
     taxonomy = load_taxonomy(root=root)
-    manifest = _read_root_manifest(root, taxonomy)
-    if rebuild:
-        _reset_index(root)
-    report = IndexReport()
-    with VideoIndex.open(root, create=True) as index:
-        known = index._states()
-        rels, gone = _scope(root, taxonomy, paths, known)
-        if gone:
-            index.remove(gone)
-            report.removed = len(gone)
-        jobs: list[_Job] = []
-        for rel in rels:
-            meta, expected = _metadata(rel, manifest, taxonomy)
-            key = json.dumps([meta.to_dict() if meta else None, expected], sort_keys=True)
-            previous = known.get(rel)
-            if previous is not None and _unchanged(root / rel, previous, key, checksums):
-                report.unchanged += 1
-                if previous[4] == "bad":
-                    report.bad.append((rel, previous[5] or "bad"))
-                continue
-            jobs.append(_Job(rel, meta, expected, key, is_new=previous is None))
-        _probe_all(index, root, jobs, report, workers=workers, checksums=checksums, progress=progress)
+    with root_lock(root, what="indexing"):  # one writer at a time: a second run waits, then finds little to do
+        manifest = _read_root_manifest(root, taxonomy)
+        if rebuild:
+            _reset_index(root)
+        report = IndexReport(notes=_ignored_manifests(root, taxonomy))
+        with VideoIndex.open(root, create=True) as index:
+            known = index._states()
+            rels, gone, report.unusable = _scope(root, taxonomy, paths, known)
+            if gone:
+                index.remove(gone)
+                report.removed = len(gone)
+            jobs: list[_Job] = []
+            for rel in rels:
+                meta, expected = _metadata(rel, manifest, taxonomy)
+                key = json.dumps([meta.to_dict() if meta else None, expected], sort_keys=True)
+                previous = known.get(rel)
+                if previous is not None and _unchanged(root / rel, previous, key, checksums):
+                    report.unchanged += 1
+                    if previous[4] == "bad":
+                        report.bad.append((rel, previous[5] or "bad"))
+                    continue
+                jobs.append(_Job(rel, meta, expected, key, is_new=previous is None))
+            _probe_all(index, root, jobs, report, workers=workers, checksums=checksums, progress=progress)
     report.bad.sort()
     return report
 
 
 def find_video_files(root: str | Path, taxonomy: Taxonomy | None = None) -> list[str]:
     """Relative POSIX paths of the video files below ``root``, skipping hidden folders and temp files."""
+    return walk_video_files(root, taxonomy)[0]
+
+
+def walk_video_files(root: str | Path, taxonomy: Taxonomy | None = None) -> tuple[list[str], list[tuple[str, str]]]:
+    """``find_video_files``, plus the video files no index can hold: ``(printable path, reason)``."""
     taxonomy = taxonomy or load_taxonomy()
     root = Path(root)
     extensions = {e.lower() for e in taxonomy.layout.video_extensions}
-    found = []
+    found, unusable = [], []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # .ttdf/, download caches
         here = Path(dirpath)
         for name in filenames:
             path = here / name
-            if Path(name).suffix.lower() in extensions and not is_temp_file(path):
-                found.append(path.relative_to(root).as_posix())
-    return sorted(found)
+            if Path(name).suffix.lower() not in extensions or is_temp_file(path):
+                continue
+            rel = path.relative_to(root).as_posix()
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:  # undecodable bytes in the name (os.walk maps them to surrogates)
+                unusable.append((printable_path(rel), "the file name is not valid UTF-8; rename it"))
+                continue
+            found.append(rel)
+    return sorted(found), sorted(unusable)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -293,10 +315,13 @@ def _probe_file(job: tuple[str, str, bool]) -> _Probe:
     root, rel, checksums = job
     path = Path(root) / rel
     try:
-        stat = path.stat()
+        stat = _stat(path)
     except FileNotFoundError:
         return _Probe(vanished=True)
     base = dict(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+    link_problem = broken_link_reason(path)
+    if link_problem:
+        return _Probe(**base, error=link_problem)
     try:
         base["sha256"] = sha256_file(path) if checksums else None
     except OSError as exc:
@@ -314,7 +339,7 @@ def _probe_file(job: tuple[str, str, bool]) -> _Probe:
 def _crashed_probe(path: Path, checksums: bool, reason: str) -> _Probe:
     """The probe of a file whose worker crashed: stat and hash it here (no decoding), so a rerun skips it."""
     try:
-        stat = path.stat()
+        stat = _stat(path)
     except FileNotFoundError:
         return _Probe(vanished=True)
     try:
@@ -391,29 +416,50 @@ def _metadata(rel: str, manifest: dict[str, VideoRecord], taxonomy: Taxonomy) ->
     return parse_relative_path(taxonomy, rel), None
 
 
-def _scope(root: Path, taxonomy: Taxonomy, paths: Iterable[str] | None, known: dict) -> tuple[list[str], list[str]]:
-    """Files to look at, and indexed paths that are gone from disk."""
+def _scope(root: Path, taxonomy: Taxonomy, paths: Iterable[str] | None, known: dict
+           ) -> tuple[list[str], list[str], list[tuple[str, str]]]:
+    """Files to look at, indexed paths that are gone from disk, and files the index cannot hold."""
     if paths is None:
-        rels = find_video_files(root, taxonomy)
+        rels, unusable = walk_video_files(root, taxonomy)
         on_disk = set(rels)
-        return rels, sorted(p for p in known if p not in on_disk)
+        return rels, sorted(p for p in known if p not in on_disk), unusable
     rels, gone = [], []
     for rel in dict.fromkeys(check_relative_path(p, where="index paths") for p in paths):
-        if (root / rel).is_file():
+        if (root / rel).is_file() or (root / rel).is_symlink():
             rels.append(rel)
         elif rel in known:
             gone.append(rel)
-    return rels, gone
+    return rels, gone, []
 
 
 def _unchanged(path: Path, previous: tuple, key: str, checksums: bool) -> bool:
-    size, mtime_ns, old_key, has_sha, _, _ = previous
+    size, mtime_ns, old_key, has_sha, status, _ = previous
     try:
-        stat = path.stat()
+        stat = _stat(path)
     except FileNotFoundError:
         return False
+    if status == "bad" and not has_sha and broken_link_reason(path):
+        return stat.st_size == size and stat.st_mtime_ns == mtime_ns and old_key == key
     return (stat.st_size == size and stat.st_mtime_ns == mtime_ns and old_key == key
             and (has_sha or not checksums))
+
+
+def _stat(path: Path) -> os.stat_result:
+    """The file's stat, or the link's own for a link that leads nowhere (so it is recorded as bad, once)."""
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return path.lstat()  # raises FileNotFoundError again when not even the link is there
+    except OSError:
+        return path.lstat()
+
+
+def _ignored_manifests(root: Path, taxonomy: Taxonomy) -> list[str]:
+    """Say so when a root holds manifests that ``ttdf`` does not read (e.g. ``manifest.jsonl``)."""
+    used = root / taxonomy.layout.manifest
+    return [f"{other} is not read: a dataset root's manifest is {used.name}; convert it, or bring its videos in "
+            f"with `ttdf import --manifest {other}`"
+            for other in sorted(root.glob("manifest.*")) if other != used and other.suffix in (".jsonl", ".json")]
 
 
 def _reset_index(root: Path) -> None:
@@ -447,6 +493,13 @@ def _to_row(video: IndexedVideo, key: str | None) -> tuple:
             video.codec, video.status, video.error, key)
 
 
+def _expected_from_key(key: str) -> str | None:
+    try:
+        return json.loads(key)[1]
+    except (ValueError, TypeError, IndexError):
+        return None
+
+
 def _from_row(row: tuple) -> IndexedVideo:
     values = dict(zip(_COLUMNS, row))
     values["config"] = load_taxonomy().canonical_config(values["config"])  # indexed before the rename
@@ -456,4 +509,4 @@ def _from_row(row: tuple) -> IndexedVideo:
 
 
 __all__ = ["INDEX_FILE", "IndexReport", "IndexedVideo", "UNINFERABLE", "VideoIndex", "find_video_files",
-           "index_dataset"]
+           "index_dataset", "walk_video_files"]

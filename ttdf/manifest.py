@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ttdf.errors import ManifestError
 from ttdf.fsutil import atomic_write_text, sha256_file
-from ttdf.records import RECORD_FIELDS, VideoRecord
+from ttdf.lock import root_lock
+from ttdf.records import RECORD_FIELDS, VideoRecord, parse_relative_path
 from ttdf.taxonomy import Taxonomy, load_taxonomy
 
 REQUIRED_FIELDS = ("path", "label", "split", "compression")
@@ -26,7 +27,7 @@ def read_manifest(path: str | Path, taxonomy: Taxonomy | None = None) -> list[Vi
     taxonomy = taxonomy or load_taxonomy()
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # spreadsheets save CSV with a byte-order mark
     except FileNotFoundError as exc:
         raise ManifestError(f"{path}: manifest not found; pass the right path or run `ttdf synth`/`ttdf download`") from exc
     except UnicodeDecodeError as exc:
@@ -37,6 +38,7 @@ def read_manifest(path: str | Path, taxonomy: Taxonomy | None = None) -> list[Vi
     for line, row in rows:
         where = f"{path}:{line}"
         record = _row_to_record(row, where).validate(taxonomy, where=where)
+        _check_label_matches_path(record, taxonomy, where)
         if record.path in seen:
             raise ManifestError(f"{where}: duplicate path {record.path!r} (first at line {seen[record.path]})")
         seen[record.path] = line
@@ -106,6 +108,14 @@ def _row_to_record(row: dict, where: str) -> VideoRecord:
     return VideoRecord(**values)
 
 
+def _check_label_matches_path(record: VideoRecord, taxonomy: Taxonomy, where: str) -> None:
+    """A row whose path sits in the other label's folder would train the detector on a wrong label."""
+    placed = parse_relative_path(taxonomy, record.path)
+    if placed is not None and placed.label != record.label:
+        raise ManifestError(f"{where}: {record.path!r} lies in the {placed.label} folders but is labelled "
+                            f"{record.label!r}; fix its label, or its path")
+
+
 def merge_into_manifest(root: str | Path, records: Iterable[VideoRecord], *, taxonomy: Taxonomy | None = None,
                         complete: Iterable[VideoRecord] = ()) -> Path:
     """Add ``records`` to ``<root>/manifest.csv`` (replacing rows with the same path), atomically.
@@ -116,6 +126,12 @@ def merge_into_manifest(root: str | Path, records: Iterable[VideoRecord], *, tax
     taxonomy = taxonomy or load_taxonomy(root=root)
     root = Path(root)
     path = root / taxonomy.layout.manifest
+    with root_lock(root, what=f"updating {path.name}"):  # two writers must merge, not overwrite each other
+        return _merge(root, path, records, taxonomy, complete)
+
+
+def _merge(root: Path, path: Path, records: Iterable[VideoRecord], taxonomy: Taxonomy,
+           complete: Iterable[VideoRecord]) -> Path:
     rows = {r.path: r for r in (read_manifest(path, taxonomy) if path.exists() else [])}
     changed = False
     for record in complete:

@@ -7,19 +7,20 @@ One bad video never stops the run: every problem is collected and reported.
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ttdf.errors import ManifestError, TTDFError, VideoError
-from ttdf.fsutil import sha256_file
-from ttdf.index import INDEX_FILE, IndexedVideo, VideoIndex, find_video_files
+from ttdf.fsutil import broken_link_reason, is_temp_file, printable_path, sha256_file
+from ttdf.index import INDEX_FILE, IndexedVideo, VideoIndex, walk_video_files
 from ttdf.manifest import read_manifest
 from ttdf.parallel import WorkerCrash, run_parallel
 from ttdf.records import VideoFilter, VideoRecord, parse_relative_path
 from ttdf.taxonomy import Taxonomy, load_taxonomy
 from ttdf.video import probe_video
 
-PROBLEM_KINDS = ("missing", "checksum", "undecodable", "unindexed", "bad")
+PROBLEM_KINDS = ("missing", "checksum", "undecodable", "unindexed", "bad", "unlisted", "unusable", "leftover")
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def verify_dataset(root: str | Path, filt: VideoFilter | None = None, *, checksu
     taxonomy = load_taxonomy(root=root)
     manifest_path = root / taxonomy.layout.manifest
     manifest = {r.path: r for r in read_manifest(manifest_path, taxonomy)} if manifest_path.is_file() else {}
-    indexed = _read_index(root)
+    indexed, listed = _read_index(root)
     if not manifest and indexed is None:
         raise ManifestError(f"nothing to verify at {root}: no {taxonomy.layout.manifest} and no {INDEX_FILE}; "
                             f"run `ttdf index --root {root}` (or `ttdf download`/`ttdf synth` first)")
@@ -61,6 +62,10 @@ def verify_dataset(root: str | Path, filt: VideoFilter | None = None, *, checksu
         if filt is not None and not filt.matches(record):
             continue
         path = root / rel
+        link_problem = broken_link_reason(path)
+        if link_problem:
+            problems[rel] = [Problem(rel, "bad", link_problem)]
+            continue
         if not path.is_file():
             source = "manifest.csv" if rel in manifest else "the index"
             hint = "run `ttdf download` or remove it from the manifest" if rel in manifest else "rerun `ttdf index`"
@@ -80,10 +85,19 @@ def verify_dataset(root: str | Path, filt: VideoFilter | None = None, *, checksu
     for rel, video in indexed.items():
         if not video.ok and rel not in problems and (filt is None or filt.matches(video.record)):
             problems[rel] = [Problem(rel, "bad", f"marked bad by `ttdf index`: {video.error}")]
-    for rel in find_video_files(root, taxonomy):
+    on_disk, unusable = walk_video_files(root, taxonomy)
+    for rel in on_disk:
         if rel not in manifest and rel not in indexed and _selected(taxonomy, rel, filt):
             problems[rel] = [Problem(rel, "unindexed", "not in manifest.csv or the index; run `ttdf index` "
                                                        "(or `ttdf import` for videos off the layout)")]
+    for rel, problem in _disagreements(manifest, indexed, listed, filt).items():
+        problems.setdefault(rel, []).append(problem)
+    if filt is None or filt == VideoFilter():
+        for shown, reason in unusable:
+            problems[shown] = [Problem(shown, "unusable", reason)]
+        for rel in _leftovers(root):
+            problems[rel] = [Problem(rel, "leftover", "half-written file of an interrupted job; rerun the job "
+                                                      "(`ttdf compress`/`ttdf import`), which removes it, or delete it")]
 
     checked = {rel for _, rel, _, _ in jobs}
     ok = len(checked - set(problems))
@@ -113,11 +127,43 @@ def _check_file(job: tuple[str, str, str | None, bool]) -> list[tuple[str, str]]
     return found
 
 
-def _read_index(root: Path) -> dict[str, IndexedVideo] | None:
+def _disagreements(manifest: dict[str, VideoRecord], indexed: dict[str, IndexedVideo], listed: set[str],
+                   filt: VideoFilter | None) -> dict[str, Problem]:
+    """Indexed videos that manifest.csv lost or describes differently (e.g. a writer overwrote another's rows)."""
+    found = {}
+    for rel, video in indexed.items():
+        if filt is not None and not filt.matches(video.record):
+            continue
+        entry = manifest.get(rel)
+        if entry is None:
+            if rel in listed:
+                found[rel] = Problem(rel, "unlisted", "indexed from a manifest.csv row that is gone; rerun the "
+                                                      "`ttdf compress`/`ttdf import` that wrote it to register it")
+            continue
+        fields = [name for name in ("label", "method", "config", "split", "compression")
+                  if getattr(entry, name) != getattr(video.record, name)]
+        if fields and video.ok:
+            found[rel] = Problem(rel, "unlisted", f"manifest.csv and the index disagree on {', '.join(fields)}; "
+                                                  "run `ttdf index` to re-read the manifest")
+    return found
+
+
+def _leftovers(root: Path) -> list[str]:
+    """Temporary files of interrupted atomic writes, outside ``.ttdf/`` (relative POSIX paths)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        found += [printable_path((Path(dirpath) / n).relative_to(root).as_posix())
+                  for n in filenames if is_temp_file(Path(n))]
+    return sorted(found)
+
+
+def _read_index(root: Path) -> tuple[dict[str, IndexedVideo] | None, set[str]]:
+    """The indexed videos (None without an index) and those indexed from a manifest row."""
     if not (root / INDEX_FILE).exists():
-        return None
+        return None, set()
     with VideoIndex.open(root) as index:
-        return {v.path: v for v in index.query(status=None)}
+        return {v.path: v for v in index.query(status=None)}, index.listed_paths()
 
 
 def _expected_sha256(path: Path, entry: VideoRecord | None, video: IndexedVideo | None) -> str | None:

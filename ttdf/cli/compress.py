@@ -43,6 +43,9 @@ def _run(args: argparse.Namespace) -> int:
                               preset=args.preset, workers=args.workers, progress=args.progress)
     print(f"compressed {args.root}: {len(report.written)} written, {len(report.skipped)} already there, "
           f"{len(report.failed)} failed")
+    if report.busy:
+        print(f"{len(report.busy)} output(s) are being written by another `ttdf compress` on this root, which "
+              "registers them; rerun later to check")
     for path, reason in report.failed:
         print(f"  FAILED  {path}  {reason}", file=sys.stderr)
     return 1 if report.failed else 0

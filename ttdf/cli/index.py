@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ttdf.cli.options import root_options, workers_options
 from ttdf.index import INDEX_FILE, index_dataset
@@ -23,8 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     report = index_dataset(args.root, workers=args.workers, rebuild=args.rebuild, checksums=args.checksums,
                            progress=args.progress)
+    for note in report.notes:
+        print(f"ttdf index: note: {note}", file=sys.stderr)
     print(f"indexed {args.root}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
           f"{report.removed} removed, {len(report.bad)} bad")
+    for path, reason in report.unusable:
+        print(f"  SKIPPED  {path}  {reason}")
     if report.bad:
         print(f"{len(report.bad)} bad video(s), recorded in the index and left out of queries:")
         for path, reason in report.bad:

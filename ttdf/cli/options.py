@@ -106,7 +106,14 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> 
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int | None] = args.func
     try:
-        return int(func(args) or 0)
+        code = int(func(args) or 0)
+        sys.stdout.flush()  # a closed pipe (`ttdf ls | head`) shows up here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # NOTE: stdout's reader is gone (`| head`): stop quietly, like any Unix filter, and keep Python's exit
+        # flush from raising again (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a filter stopped by a closed pipe
     except TTDFError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
