@@ -62,7 +62,7 @@ def test_ls_json_csv_and_table(root, capsys):
     lines = out.splitlines()
     assert lines[0].split() == list(query_cli.LS_COLUMNS)
     assert len(lines) == 1 + 3 + 3  # header, the reals (method filters fakes only), magicdance/mismatch fakes
-    assert lines[1].split()[:4] == ["fake/magicdance/mismatch/raw/test/s002__s000.mp4", "fake", "magicdance", "mismatch"]
+    assert lines[1].split()[:4] == ["fake/magicdance/mismatch/raw/test/s002__x002.mp4", "fake", "magicdance", "mismatch"]
     assert lines[4].split()[:4] == ["real/raw/test/s002.mp4", "real", "-", "-"]
 
 
