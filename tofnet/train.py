@@ -226,6 +226,8 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
         train_set.set_epoch(epoch)
         loss = train_one_epoch(net, loader, optimizer, scheduler, scaler, loss_fn, device=device, config=config,
                                epoch=epoch, dist_info=dist_info)
+        for failures in gather_objects(train_set.failures, dist_info):
+            train_set.failures.update(failures)
         metrics = validate(model, val_set, config, device=device, dist_info=dist_info)
         improved = best is None or _score(metrics) > _score(best)
         best = metrics if improved else best
