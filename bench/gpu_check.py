@@ -102,7 +102,8 @@ def _raft_pretrained(device: str) -> tuple[str, str]:
     try:
         estimator = create_flow_estimator("raft_small", device=device)
     except DownloadError as exc:
-        return "SKIP", f"torchvision weights unavailable ({str(exc)[:160]}); raft.flow uses random weights"
+        reason = (str(exc.__cause__ or exc).strip().splitlines() or ["?"])[0][:160]
+        return "SKIP", f"torchvision's weights cannot be downloaded ({reason}); raft.flow uses random weights"
     noise = np.random.default_rng(0).integers(0, 256, (200, 200)).astype(np.float32)
     texture = np.clip(cv2.GaussianBlur(noise, (0, 0), 2.0) * 4 - 384, 0, 255).astype(np.uint8)
     frames = np.stack([np.repeat(texture[40 - k * SHIFT[1]:168 - k * SHIFT[1], 40 - k * SHIFT[0]:168 - k * SHIFT[0],
