@@ -142,7 +142,7 @@ def _train_amp_compile(root: Path, out: Path, device: str) -> tuple[str, str]:
     row = _rows(out)[-1]
     ok = row["train_loss"] == row["train_loss"] and best.get("n", 0) > 0  # NaN != NaN: AMP must not diverge
     return ("PASS" if ok else "FAIL"), (f"1 epoch, amp={cuda}, compile={cuda}: loss {row['train_loss']:.4f}, "
-                                        f"val n={best.get('n')} auc={best.get('auc')}, "
+                                        f"val n={best.get('n')} auc={_fmt(best.get('auc'))}, "
                                         f"{time.perf_counter() - start:.1f} s with compilation")
 
 
@@ -214,6 +214,10 @@ def _ddp_worker(argv: list[str], stop_after: int | None) -> int:
     except KeyboardInterrupt:
         return 3
     return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _rows(out: Path) -> list[dict]:
