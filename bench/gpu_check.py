@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
                         help="cpu: run the checks without a GPU (slow; for testing this script)")
     parser.add_argument("--work", type=Path, help="folder for the data and runs (default: a temporary one)")
+    parser.add_argument("--only", nargs="+", choices=CHECKS, default=CHECKS, metavar="CHECK",
+                        help=f"run only these checks ({', '.join(CHECKS)})")
     parser.add_argument("--ddp-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args(argv)
@@ -54,18 +56,19 @@ def main(argv: list[str] | None = None) -> int:
           f"{torch.cuda.get_device_name(0) + f' x{gpus}' if cuda else 'CPU (--device cpu)'}", flush=True)
     work = args.work or Path(tempfile.mkdtemp(prefix="tofnet-gpu-check-"))
     root = _dataset(work / "data")
-    failed = False
-    weights = _check("raft.pretrained", lambda: _raft_pretrained(args.device))
-    failed |= weights == "FAIL"
-    failed |= _check("raft.flow", lambda: _raft_flow(root, args.device,
-                                                     "default" if weights == "PASS" else "random")) == "FAIL"
-    failed |= _check("train.amp_compile", lambda: _train_amp_compile(root, work / "amp", args.device)) == "FAIL"
-    for n in (1, 2):
-        if n > gpus:
-            _line("SKIP", f"ddp.nccl.{n}", f"needs {n} GPUs, found {gpus}")
-            continue
-        failed |= _check(f"ddp.nccl.{n}", lambda n=n: _ddp(root, work / f"ddp{n}", n, args.device)) == "FAIL"
-    return 1 if failed else 0
+    checks: dict[str, Callable[[], tuple[str, str]]] = {
+        "raft.pretrained": lambda: _raft_pretrained(args.device),
+        "raft.flow": lambda: _raft_flow(root, args.device, "default" if status.get("raft.pretrained") == "PASS"
+                                        else "random"),
+        "train.amp_compile": lambda: _train_amp_compile(root, work / "amp", args.device),
+        **{f"ddp.nccl.{n}": (lambda n=n: _ddp(root, work / f"ddp{n}", n, args.device) if n <= gpus
+                             else ("SKIP", f"needs {n} GPUs, found {gpus}")) for n in (1, 2)},
+    }
+    status: dict[str, str] = {}
+    for name in CHECKS:
+        if name in args.only:
+            status[name] = _check(name, checks[name])
+    return 1 if "FAIL" in status.values() else 0
 
 
 def _line(status: str, name: str, message: str) -> None:

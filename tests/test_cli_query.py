@@ -147,8 +147,8 @@ def test_a_root_laid_out_before_the_rename_loads_and_old_names_select(tmp_path, 
                          "--format", "json")
     assert code == 0
     assert [(r["path"], r["config"]) for r in json.loads(out)] == [
-        ("fake/magicdance/cross/raw/train/s000__s001.mp4", "mismatch"),
-        ("fake/magicdance/cross/raw/val/s001__s000.mp4", "mismatch")]
+        ("fake/magicdance/cross/raw/train/s000__x000.mp4", "mismatch"),
+        ("fake/magicdance/cross/raw/val/s001__x001.mp4", "mismatch")]
     code, out, _ = _ttdf(capsys, "stats", "--root", str(tmp_path), "--label", "fake", "--by", "config",
                          "--format", "json")
     assert {r["config"]: r["videos"] for r in json.loads(out)} == {"match": 2, "mismatch": 2, "total": 4}

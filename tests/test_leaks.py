@@ -8,7 +8,7 @@ from ttdf.records import VideoRecord
 def _record(path: str, split: str, identity: str, pose: str, *, label: str = "fake",
             compression: str = "raw") -> VideoRecord:
     return VideoRecord(path=path, label=label, method=None if label == "real" else "magicdance",
-                       config=None if label == "real" else "cross", identity_id=identity, pose_id=pose, split=split,
+                       config=None if label == "real" else "mismatch", identity_id=identity, pose_id=pose, split=split,
                        compression=compression)
 
 

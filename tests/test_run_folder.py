@@ -69,3 +69,12 @@ def test_clear_removes_only_what_a_run_wrote(tmp_path):
     (out / "notes.txt").write_text("mine")
     clear_run_folder(out)
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_saved_config_is_compared_in_its_canonical_form(tmp_path):
+    out = _folder(tmp_path, {**RUN, "configs": ["cross"]})
+    rename = lambda saved: {**saved, "configs": ["mismatch" if c == "cross" else c for c in saved["configs"]]}
+    wanted = {**RUN, "configs": ["mismatch"]}
+    assert check_run_folder(out, wanted, resume=True, overwrite=False, epochs_done=1, canonical=rename) == "resume"
+    with pytest.raises(TTDFError, match=r"different settings \(configs\)"):
+        check_run_folder(out, wanted, resume=True, overwrite=False, epochs_done=1)

@@ -128,7 +128,7 @@ def test_identities_shared_between_splits_are_leaks(tmp_path, capsys):
     report = verify_dataset(tmp_path, checksums=False, decode=False, progress=False)
     borrowed = {r.path: r for r in records if r.pose_id != r.identity_id}
     assert len(borrowed) == 3 and _kinds(report) == {path: {"leak"} for path in borrowed}
-    problem = next(p for p in report.problems if p.path == "fake/magicdance/cross/raw/train/s000__s001.mp4")
+    problem = next(p for p in report.problems if p.path == "fake/magicdance/mismatch/raw/train/s000__s001.mp4")
     assert problem.detail.startswith("uses the pose of s001, a val source, from the train split")
     assert set(_kinds(verify_dataset(tmp_path, VideoFilter(splits=("val",)), checksums=False, decode=False,
                                      progress=False))) == {p for p, r in borrowed.items() if r.split == "val"}

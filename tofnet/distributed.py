@@ -19,10 +19,11 @@ class DistInfo:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    launched: bool = False  # started by torchrun: DDP and collectives run, even in a world of one
 
     @property
     def enabled(self) -> bool:
-        return self.world_size > 1
+        return self.launched or self.world_size > 1
 
     @property
     def is_main(self) -> bool:
@@ -35,11 +36,11 @@ def process_group_backend(cuda: bool) -> str:
 
 
 def init_distributed() -> DistInfo:
-    """Join the process group torchrun describes in the environment."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    """Join the process group torchrun describes in the environment (also for ``--nproc_per_node 1``)."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         return DistInfo()
-    info = DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    info = DistInfo(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0")),
+                    launched=True)
     if not dist.is_initialized():
         cuda = torch.cuda.is_available()
         if cuda:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from ttdf.errors import TTDFError
@@ -33,10 +34,12 @@ def config_diff(saved: dict, wanted: dict, *, prefix: str = "") -> list[str]:
     return keys
 
 
-def check_run_folder(out: Path, wanted: dict, *, resume: bool, overwrite: bool, epochs_done: int | None) -> str:
+def check_run_folder(out: Path, wanted: dict, *, resume: bool, overwrite: bool, epochs_done: int | None,
+                     canonical: Callable[[dict], dict] = dict) -> str:
     """``"start"``, ``"resume"`` or ``"overwrite"`` for a run writing to ``out``; raises when it must not run.
 
-    ``epochs_done``: epochs the folder's last checkpoint holds (None when it has none).
+    ``epochs_done``: epochs the folder's last checkpoint holds (None when it has none); ``canonical``
+    rewrites the saved config as the current version would (renamed values, new defaults).
     """
     path = out / RUN_CONFIG
     if overwrite:
@@ -50,7 +53,7 @@ def check_run_folder(out: Path, wanted: dict, *, resume: bool, overwrite: bool, 
         saved = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise TTDFError(f"{path}: unreadable ({exc}); pass --out elsewhere or --overwrite to start over") from exc
-    differing = config_diff(saved, wanted)
+    differing = config_diff(canonical(saved), wanted)
     if differing:
         shown = ", ".join(differing[:6]) + (", ..." if len(differing) > 6 else "")
         raise TTDFError(f"{out}: holds a run with different settings ({shown}); pass --out elsewhere or "

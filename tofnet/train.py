@@ -173,7 +173,7 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
                           std=tuple(model.pretrained_cfg.get("std", config.data.std)))
     config = replace(config, data=data_config)
     action = check_run_folder(out, config.to_dict(), resume=config.resume, overwrite=config.overwrite,
-                              epochs_done=_epochs_done(out))
+                              epochs_done=_epochs_done(out), canonical=_canonical)
     barrier(dist_info)  # every rank has looked at the folder before rank 0 changes it
     cache = FlowCache.for_root(config.root)
     train_set = ClipDataset(videos_from_index(config.root, config.filter(config.train_split)), data_config,
@@ -275,6 +275,14 @@ def _build_model(config: TrainConfig) -> torch.nn.Module:
         if "has no option" not in str(err):  # a model without input_size/clip_len fields
             raise
         return create_model(config.model, **config.model_kwargs)
+
+
+def _canonical(saved: dict) -> dict:
+    """A saved run config as this version writes it (old configuration names, new defaults)."""
+    try:
+        return TrainConfig.from_dict(saved).to_dict()
+    except (TypeError, ValueError, TTDFError):  # from another version: compare it as it is
+        return saved
 
 
 def _epochs_done(out: Path) -> int | None:
