@@ -108,10 +108,12 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, loss_fn, *, dev
     limit = config.max_steps_per_epoch or len(loader)
     bar = tqdm(loader, total=min(limit, len(loader)), desc=f"epoch {epoch}",
                disable=not (config.progress and dist_info.is_main), leave=False)
+    note_failures = getattr(getattr(loader, "dataset", None), "note_failures", None)  # any iterable of batches works
     for batch in bar:
         if steps >= limit:
             break
-        loader.dataset.note_failures(batch)
+        if note_failures is not None:
+            note_failures(batch)
         # NOTE: DDP ranks must run the same collectives: when any rank's batch failed to load, all skip the step.
         if not all_ranks(batch_len(batch) > 0, dist_info, device):
             continue
