@@ -10,7 +10,7 @@ DEMO_SOURCES ?= 15
 DEMO_SIZE ?= 64x64
 DEMO_EPOCHS ?= 4
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench gpu-check clean
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ demo: install
 
 bench: install
 	$(PY) -m bench
+
+# RAFT, AMP + torch.compile and torchrun/NCCL train + validation + resume; every line SKIP without a GPU.
+gpu-check: install
+	$(PY) -m bench.gpu_check
 
 clean:
 	rm -rf $(DEMO_ROOT) $(DEMO_RUNS) .pytest_cache

@@ -153,7 +153,7 @@ def _load_state(ctx: Context, name: str, source: Path, clips: int) -> tuple[Clip
 def _load(state: tuple[ClipDataset, int]) -> None:
     dataset, clips = state
     for index in range(clips):
-        if dataset[index] is None:
+        if "failure" in dataset[index]:
             raise RuntimeError(f"clip {index} failed: {dataset.failures}")
 
 

@@ -136,3 +136,40 @@ def test_hub_unreachable_is_a_one_line_download_error(monkeypatch):
     with pytest.raises(DownloadError, match="someone/tofnet-ttdf") as info:
         load_checkpoint("someone/tofnet-ttdf")
     assert "\n" not in str(info.value) and "HF_HUB_OFFLINE" in str(info.value)
+
+
+@pytest.mark.parametrize("version,message", [(2, "format 2 is newer than this tofnet reads"),
+                                             (None, "no integer 'format_version'"),
+                                             ("1", "no integer 'format_version'")])
+def test_format_version_is_checked(saved, tmp_path, version, message):
+    _, directory = saved
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "model.safetensors").write_bytes((directory / "model.safetensors").read_bytes())
+    config = json.loads((directory / "config.json").read_text())
+    config["format_version"] = version
+    (copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(TTDFError, match=message):
+        load_checkpoint(copy)
+
+
+def test_flow_weights_are_recorded_by_content_and_bound_to_a_local_file(tmp_path):
+    from tofnet.data import DataConfig
+    from tofnet.flow import flow_weights_id
+
+    weights, other = tmp_path / "raft.pth", tmp_path / "other.pth"
+    weights.write_bytes(b"raft weights")
+    other.write_bytes(b"other weights")
+    local = DataConfig(flow_backend="raft_small", flow_kwargs={"weights": str(weights)})
+    recorded = local.portable()
+    assert recorded.flow_kwargs == {"weights": flow_weights_id(weights)}
+    assert str(tmp_path) not in json.dumps(recorded.to_dict())  # no machine-local path in a checkpoint
+    assert recorded.with_flow_weights(weights) == local
+    with pytest.raises(TTDFError, match=r"with a weights file \(sha256:[0-9a-f]{16}\); pass --flow-weights FILE"):
+        recorded.with_flow_weights(None)
+    with pytest.raises(TTDFError, match="other.pth: is sha256:.* but the checkpoint's flow used sha256:"):
+        recorded.with_flow_weights(other)
+    named = DataConfig(flow_backend="raft_small", flow_kwargs={"weights": "default"})
+    assert named.portable() == named and named.with_flow_weights(None) == named
+    with pytest.raises(TTDFError, match="takes no weights file; drop --flow-weights"):
+        DataConfig().with_flow_weights(weights)

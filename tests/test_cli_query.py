@@ -62,7 +62,7 @@ def test_ls_json_csv_and_table(root, capsys):
     lines = out.splitlines()
     assert lines[0].split() == list(query_cli.LS_COLUMNS)
     assert len(lines) == 1 + 3 + 3  # header, the reals (method filters fakes only), magicdance/mismatch fakes
-    assert lines[1].split()[:4] == ["fake/magicdance/mismatch/raw/test/s002__s000.mp4", "fake", "magicdance", "mismatch"]
+    assert lines[1].split()[:4] == ["fake/magicdance/mismatch/raw/test/s002__x002.mp4", "fake", "magicdance", "mismatch"]
     assert lines[4].split()[:4] == ["real/raw/test/s002.mp4", "real", "-", "-"]
 
 
@@ -147,8 +147,8 @@ def test_a_root_laid_out_before_the_rename_loads_and_old_names_select(tmp_path, 
                          "--format", "json")
     assert code == 0
     assert [(r["path"], r["config"]) for r in json.loads(out)] == [
-        ("fake/magicdance/cross/raw/train/s000__s001.mp4", "mismatch"),
-        ("fake/magicdance/cross/raw/val/s001__s000.mp4", "mismatch")]
+        ("fake/magicdance/cross/raw/train/s000__x000.mp4", "mismatch"),
+        ("fake/magicdance/cross/raw/val/s001__x001.mp4", "mismatch")]
     code, out, _ = _ttdf(capsys, "stats", "--root", str(tmp_path), "--label", "fake", "--by", "config",
                          "--format", "json")
     assert {r["config"]: r["videos"] for r in json.loads(out)} == {"match": 2, "mismatch": 2, "total": 4}

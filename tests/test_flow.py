@@ -88,11 +88,16 @@ def test_registry(monkeypatch):
         create_flow_estimator("dis", weights="x.pth")
 
 
-def test_default_backend_follows_cuda(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert default_flow_backend() == "raft_small"
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert default_flow_backend() == "dis"
+def test_default_backend_does_not_depend_on_cuda(monkeypatch):
+    from tofnet.cli import build_parser
+    from tofnet.cli.common import train_config_from_args
+
+    defaults = []
+    for cuda in (True, False):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+        args = build_parser().parse_args(["train", "--root", "r"])
+        defaults.append((default_flow_backend(), train_config_from_args(args).data.flow_backend))
+    assert defaults == [("dis", "dis"), ("dis", "dis")]
 
 
 def test_cache_key_is_stable_and_changes_with_params_and_size():

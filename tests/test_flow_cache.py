@@ -195,7 +195,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def test_cli_shard_and_size_parsing(capsys):
     args = _parser().parse_args(["flow", "--shard", "0/2", "--size", "64x96"])
-    assert args.shard == (0, 2) and args.size == (64, 96) and args.flow_backend is None
+    assert args.shard == (0, 2) and args.size == (64, 96) and args.flow_backend == "dis"
     for bad in (["--shard", "2/2"], ["--shard", "1/0"], ["--shard", "x"], ["--size", "0x4"], ["--size", "big"]):
         with pytest.raises(SystemExit):
             _parser().parse_args(["flow", *bad])

@@ -195,7 +195,7 @@ def test_method_without_artefact_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delitem(ARTEFACTS, "magicdance")
     with pytest.raises(TTDFError, match="'magicdance' has no registered artefact"):
         synthesize(tmp_path, SynthConfig(sources=3, frames=4), progress=False)
-    with pytest.raises(TTDFError, match="size 95x128"):
+    with pytest.raises(TTDFError, match="size 128x95"):
         SynthConfig(width=95, methods=("magicanimate",)).validate(TAXONOMY)
 
 
@@ -267,7 +267,7 @@ def test_cli_parses_options_into_a_config():
                                  "--size", "64x80", "--seed", "3", "--methods", "magicdance",
                                  "--configs", "match", "--artifact-strength", "0.5", "--workers", "2"])
     assert synth_cli.config_from_args(args) == SynthConfig(
-        sources=4, frames=10, fps=12.5, width=64, height=80, seed=3, methods=("magicdance",), configs=("match",),
+        sources=4, frames=10, fps=12.5, width=80, height=64, seed=3, methods=("magicdance",), configs=("match",),
         artifact_strength=0.5)
     assert args.workers == 2 and args.root == Path("x")
     assert _parser().parse_args(["synth"]).workers == 1
@@ -279,7 +279,7 @@ def test_cli_rejects_bad_size(size, capsys):
         _parser().parse_args(["synth", "--size", size])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert "--size" in err and ("WIDTHxHEIGHT" in err or "even" in err)
+    assert "--size" in err and "HEIGHTxWIDTH" in err
 
 
 def test_cli_runs_and_summarises(tmp_path, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,11 +20,13 @@ import tofnet.train
 from tofnet.cli import main as tofnet_main
 from tofnet.cli.common import train_config_from_args, training_options
 from tofnet.data import DataConfig
-from tofnet.evaluate import evaluate_checkpoint
+from tofnet.evaluate import EvalOptions, evaluate_checkpoint
 from tofnet.predict import predict_videos
 from tofnet.train import TrainConfig, train
-from ttdf.index import index_dataset
+from ttdf.errors import TTDFError
+from ttdf.index import VideoIndex, index_dataset
 from ttdf.records import VideoFilter
+from ttdf.taxonomy import load_taxonomy
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_MODEL = {"backbone": "mobilenetv3_small_050", "embed_dim": 32}
@@ -44,21 +47,31 @@ def _config(root: Path, out: Path, **changes) -> TrainConfig:
     return replace(base, **changes)
 
 
+def _count(root: Path, filt: VideoFilter) -> int:
+    with VideoIndex.open(root) as index:
+        return len(index.query(filt))
+
+
 def test_train_writes_checkpoints_metrics_and_run_config(dataset, tmp_path):
     best = train(_config(dataset, tmp_path / "run"))
     run = tmp_path / "run"
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [0, 1]
-    assert all(r["train_loss"] > 0 and r["val_n"] > 0 for r in rows)
+    assert {r["val_n"] for r in rows} == {_count(dataset, VideoFilter(splits=("val",)))}  # every val video scored
     for folder in ("best", "last"):
         config = json.loads((run / folder / "config.json").read_text())
         assert config["model"]["name"] == "tofnet" and config["data"]["clip_len"] == 3
+        assert config["pretrained_cfg"]["input_size"] == config["data"]["size"] == [32, 32]  # one size, not two
+        assert config["pretrained_cfg"]["clip_len"] == 3
         assert (run / folder / "model.safetensors").exists()
     resolved = json.loads((run / "run_config.json").read_text())
-    assert resolved["data"]["size"] == [32, 32] and resolved["seed"] == 0
-    assert set(best) >= {"acc", "auc", "eer", "ap", "threshold"}
+    assert resolved["data"]["size"] == [32, 32] and resolved["seed"] == 0 and resolved["data"]["flow_backend"] == "dis"
+    # the saved validation metrics and threshold are those of the best checkpoint, recomputed from scratch
     saved = json.loads((run / "best" / "config.json").read_text())
-    assert 0.0 <= saved["threshold"] <= 1.0 and saved["threshold"] == best["threshold"]
+    again = evaluate_checkpoint(run / "best", dataset, VideoFilter(splits=("val",)), options=EvalOptions(progress=False))
+    assert saved["threshold"] == best["threshold"] == again["meta"]["threshold"]
+    for key in ("auc", "acc", "eer", "n"):
+        assert again["video"][key] == pytest.approx(best[key]), key
 
 
 def test_resume_continues_the_same_run(dataset, tmp_path, monkeypatch):
@@ -83,6 +96,31 @@ def test_resume_continues_the_same_run(dataset, tmp_path, monkeypatch):
     rows = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(r)["epoch"] for r in rows] == [0, 1]
 
+    # a rerun never clobbers nor silently continues a run: it names the way out
+    finished = tmp_path / "straight"
+    before = (finished / "metrics.jsonl").read_bytes()
+    with pytest.raises(TTDFError, match=r"same settings \(finished\); pass --resume"):
+        train(_config(dataset, finished, epochs=2))
+    with pytest.raises(TTDFError, match=r"different settings \(data.clip_len, epochs\); pass --out elsewhere or "
+                                        r"--overwrite"):
+        train(_config(dataset, finished, epochs=3, resume=True,
+                      data=DataConfig(size=(32, 32), clip_len=2, train_clips_per_video=1, eval_clips_per_video=2)))
+    assert (finished / "metrics.jsonl").read_bytes() == before
+    assert train(_config(dataset, finished, epochs=2, resume=True)) == \
+        json.loads((finished / "best" / "config.json").read_text())["metrics"]  # finished: nothing retrained
+    assert (finished / "metrics.jsonl").read_bytes() == before
+    train(_config(dataset, finished, epochs=1, overwrite=True))
+    assert [json.loads(r)["epoch"] for r in (finished / "metrics.jsonl").read_text().splitlines()] == [0]
+
+
+def test_identity_leak_between_splits_is_refused_unless_allowed(tmp_path):
+    root = tmp_path / "leaky"
+    write_tiny_dataset(root, sources=3, frames=4, methods=("magicdance",), leak=True)
+    index_dataset(root, workers=1, progress=False)
+    with pytest.raises(TTDFError, match=r"3 video\(s\) use a source of another split .*--allow-split-leak"):
+        train(_config(root, tmp_path / "run", epochs=1))
+    assert not (tmp_path / "run").exists()
+
 
 def test_holdout_leaving_no_method_is_refused(dataset, tmp_path):
     from ttdf.errors import TTDFError
@@ -101,12 +139,22 @@ def test_evaluate_and_predict(dataset, tmp_path):
     assert report["meta"]["threshold"] == calibrated  # ACC uses the validation-picked threshold
 
     outside = tmp_path / "outside.mp4"
-    outside.write_bytes(next(dataset.glob("real/raw/test/*.mp4")).read_bytes())
+    outside.write_bytes((dataset / f"real/raw/test/{_stem(dataset)}.mp4").read_bytes())
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 50)
     good, bad = predict_videos([outside, corrupt], checkpoint)
-    assert 0.0 <= good.prob_fake <= 1.0 and len(good.clip_probs) == 2 and good.error is None
+    assert len(good.clip_probs) == 2 and good.error is None
     assert bad.prob_fake is None and "corrupt.mp4" in bad.error
+    # predict scores a file as evaluate scores the same video in the index
+    evaluated = {Path(v["path"]).name: v["prob"] for v in report["videos"]}
+    assert good.prob_fake == pytest.approx(evaluated[outside.name.replace("outside", _stem(dataset))], abs=1e-6)
+    # a failure inside a DataLoader worker still reaches the verdict, with its reason
+    _, in_worker = predict_videos([outside, corrupt], checkpoint, options=EvalOptions(workers=2, progress=False))
+    assert in_worker.error == bad.error
+
+
+def _stem(dataset: Path) -> str:
+    return sorted(p.stem for p in dataset.glob("real/raw/test/*.mp4"))[0]
 
 
 def test_predict_cli_json_and_exit_code(dataset, tmp_path, capsys):
@@ -114,7 +162,10 @@ def test_predict_cli_json_and_exit_code(dataset, tmp_path, capsys):
     video = next(dataset.glob("fake/*/*/raw/test/*.mp4"))
     assert tofnet_main(["predict", str(video), "--checkpoint", str(tmp_path / "run" / "best"), "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert payload[0]["path"] == str(video) and payload[0]["label"] in ("real", "fake")
+    [verdict] = predict_videos([video], tmp_path / "run" / "best", options=EvalOptions(progress=False))
+    threshold = json.loads((tmp_path / "run" / "best" / "config.json").read_text())["threshold"]
+    assert payload[0]["path"] == str(video) and payload[0]["prob_fake"] == pytest.approx(verdict.prob_fake)
+    assert payload[0]["label"] == ("fake" if verdict.prob_fake >= threshold else "real")
     assert tofnet_main(["predict", str(tmp_path / "missing.mp4"), "--checkpoint", str(tmp_path / "run" / "best")]) == 1
     assert "file not found" in capsys.readouterr().out
 
@@ -151,23 +202,31 @@ def _free_port() -> int:
 
 
 def test_ddp_two_processes_gloo(dataset, tmp_path):
+    root = tmp_path / "ds"
+    shutil.copytree(dataset, root)
+    # one unreadable training video: with one clip per batch, exactly one rank's batch fails at some step,
+    # and both ranks must still run the same collectives (old code: one rank skipped, the other hung or crashed)
+    broken = sorted(root.glob("fake/*/*/raw/train/*.mp4"))[0]
+    broken.write_bytes(b"\x00" * 64)
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-               "--master_port", str(_free_port()), "-m", "tofnet.cli", "train", "--root", str(dataset), "--out",
+               "--master_port", str(_free_port()), "-m", "tofnet.cli", "train", "--root", str(root), "--out",
                str(out), "--model", "rgb_frame", "--backbone", "mobilenetv3_small_050", "--epochs", "1",
-               "--batch-size", "2", "--size", "32x32", "--clip-len", "2", "--no-progress"]
+               "--batch-size", "1", "--clips-per-video", "1", "--size", "32x32", "--clip-len", "2", "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert rows[0]["world_size"] == 2
+    assert rows[0]["world_size"] == 2 and rows[0]["failed_videos"] == 1
+    # each rank scored half of the validation videos; the gathered predictions cover all of them
+    assert rows[0]["val_n"] == _count(root, VideoFilter(splits=("val",)))
     assert (out / "best" / "model.safetensors").exists()
 
 
 def test_generalisation_protocols(tmp_path, monkeypatch):
     import tofnet.loo
     from ttdf.compress import compress_dataset
-    from tofnet.loo import run_protocols
+    from tofnet.loo import PROTOCOLS, run_protocols
 
     root = tmp_path / "ds"
     write_tiny_dataset(root, sources=6, frames=6, size=(32, 32))
@@ -178,7 +237,7 @@ def test_generalisation_protocols(tmp_path, monkeypatch):
     monkeypatch.setattr(tofnet.loo, "train", lambda config: trained.append(config.out) or real_train(config))
     base = _config(root, tmp_path / "loo", epochs=1, model="rgb_frame",
                    model_kwargs={"backbone": "mobilenetv3_small_050"})
-    summary = run_protocols(base, ("method", "compression"))
+    summary = run_protocols(base, PROTOCOLS)
 
     for method in ("magicanimate", "animateanyone", "magicdance"):
         assert f"| {method} |" in summary
@@ -191,4 +250,24 @@ def test_generalisation_protocols(tmp_path, monkeypatch):
         {"raw": {"raw"}, "c23": {"c23"}, "c40": {"c40"}}
     held_out = json.loads((tmp_path / "loo" / "method-magicdance" / "run_config.json").read_text())
     assert held_out["holdout_methods"] == ["magicdance"] and "magicdance" not in held_out["train_methods"]
-    assert json.loads((tmp_path / "loo" / "summary.json").read_text()).keys() == {"method", "compression"}
+    assert json.loads((tmp_path / "loo" / "summary.json").read_text()).keys() == set(PROTOCOLS)
+
+    # held-out configuration: each cell trains on the other configurations and is tested on the held-out one only
+    configs = load_taxonomy().configs
+    for held in configs:
+        rest = [c for c in configs if c != held]
+        assert f"| {'+'.join(rest)} -> {held} |" in summary
+        cell = tmp_path / "loo" / f"config-{held}"
+        assert json.loads((cell / "run_config.json").read_text())["configs"] == rest
+        report = json.loads((cell / "eval" / "report.json").read_text())
+        assert {g["config"] for g in report["groups"]} - {"*"} == {held}
+        assert {v["config"] for v in report["videos"] if v["label"] == 1} == {held}
+
+    # a rerun with other settings refuses the old cells instead of continuing them
+    trained.clear()
+    with pytest.raises(TTDFError, match=r"method-magicanimate: holds a run with different settings \(epochs\)"):
+        run_protocols(replace(base, epochs=2), ("method",))
+    assert trained == [str(tmp_path / "loo" / "method-magicanimate")]  # refused before any training
+    weights = {p: p.stat().st_mtime_ns for p in (tmp_path / "loo").glob("method-*/*/model.safetensors")}
+    run_protocols(base, ("method",))  # the same settings: every cell is finished, nothing is retrained
+    assert {p: p.stat().st_mtime_ns for p in weights} == weights

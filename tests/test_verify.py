@@ -121,3 +121,16 @@ def test_cli_exit_codes_and_lines(damaged, tmp_path_factory, capsys):
     empty = tmp_path_factory.mktemp("empty")
     assert run_command(_parser(), ["verify", "--root", str(empty), "--no-progress"]) == 2
     assert "nothing to verify" in capsys.readouterr().err
+
+
+def test_identities_shared_between_splits_are_leaks(tmp_path, capsys):
+    records = write_tiny_dataset(tmp_path, methods=("magicdance",), leak=True)  # cross poses from another split
+    report = verify_dataset(tmp_path, checksums=False, decode=False, progress=False)
+    borrowed = {r.path: r for r in records if r.pose_id != r.identity_id}
+    assert len(borrowed) == 3 and _kinds(report) == {path: {"leak"} for path in borrowed}
+    problem = next(p for p in report.problems if p.path == "fake/magicdance/mismatch/raw/train/s000__s001.mp4")
+    assert problem.detail.startswith("uses the pose of s001, a val source, from the train split")
+    assert set(_kinds(verify_dataset(tmp_path, VideoFilter(splits=("val",)), checksums=False, decode=False,
+                                     progress=False))) == {p for p, r in borrowed.items() if r.split == "val"}
+    assert run_command(_parser(), ["verify", "--root", str(tmp_path), "--no-decode", "--no-progress"]) == 1
+    assert "LEAK" in capsys.readouterr().out

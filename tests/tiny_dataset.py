@@ -18,16 +18,22 @@ SPLITS = ("train", "val", "test")
 
 def write_tiny_dataset(root: Path, *, sources: int = 3, frames: int = 6, size: tuple[int, int] = (32, 32),
                        methods: tuple[str, ...] | None = None, configs: tuple[str, ...] | None = None,
-                       seed: int = 0, manifest: bool = True) -> list[VideoRecord]:
-    """Write real + fake noise videos following the layout; returns their manifest records."""
+                       seed: int = 0, manifest: bool = True, leak: bool = False) -> list[VideoRecord]:
+    """Write real + fake noise videos following the layout; returns their manifest records.
+
+    Source i is in split ``SPLITS[i % 3]``. A cross-reenactment fake takes the pose of the next source
+    of its own split, or of an outside source ``x<i>`` with no video when it is alone there, so no
+    identity crosses splits; ``leak=True`` takes the pose of source i + 1 instead (another split).
+    """
     taxonomy = load_taxonomy()
     rng = np.random.default_rng(seed)
     methods = methods or taxonomy.methods
     configs = configs or taxonomy.configs
     records = []
     for i in range(sources):
-        src, other = f"s{i:03d}", f"s{(i + 1) % sources:03d}"
-        split = SPLITS[i % len(SPLITS)]
+        src, split = f"s{i:03d}", SPLITS[i % len(SPLITS)]
+        partners = [j for j in range(i + 1, i + sources) if SPLITS[j % sources % len(SPLITS)] == split]
+        other = f"s{(i + 1) % sources:03d}" if leak else f"s{partners[0] % sources:03d}" if partners else f"x{i:03d}"
         specs = [dict(label="real", identity_id=src, pose_id=src)]
         for method in methods:
             for config in configs:

@@ -117,7 +117,14 @@ def _read_config(directory: Path) -> dict[str, Any]:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise TTDFError(f"{path}: unreadable checkpoint config ({_first_line(err)}); re-save the checkpoint") from err
-    spec = config.get("model") if isinstance(config, dict) else None
+    version = config.get("format_version") if isinstance(config, dict) else None
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise TTDFError(f"{path}: no integer 'format_version' (found {version!r}); not a checkpoint written by "
+                        "save_checkpoint, re-save it")
+    if version > FORMAT_VERSION:
+        raise TTDFError(f"{path}: checkpoint format {version} is newer than this tofnet reads ({FORMAT_VERSION}); "
+                        "upgrade tofnet")
+    spec = config.get("model")
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or \
             not isinstance(spec.get("kwargs", {}), dict):
         raise TTDFError(f"{path}: no 'model': {{'name': ..., 'kwargs': {{...}}}} entry; re-save the checkpoint "

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
-from tofnet.flow import create_flow_estimator, flow_cache_key
+from tofnet.flow import DEFAULT_FLOW_BACKEND, create_flow_estimator, flow_cache_key, flow_weights_id
 from tofnet.flow_cache import FlowCache, load_or_compute_flow
 from ttdf.video import count_frames, read_frames
 from tofnet.sampling import ClipSampling
@@ -29,6 +29,7 @@ from ttdf.records import VideoFilter, VideoRecord
 log = logging.getLogger(__name__)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+_NAMED_WEIGHTS = ("default", "random")  # RAFT weights that are names, not files
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class DataConfig:
     stride: int = 1
     train_clips_per_video: int = 2
     eval_clips_per_video: int = 4
-    flow_backend: str = "dis"
+    flow_backend: str = DEFAULT_FLOW_BACKEND
     flow_kwargs: dict = field(default_factory=dict)
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
@@ -52,6 +53,31 @@ class DataConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def portable(self) -> "DataConfig":
+        """As a checkpoint records it: a flow weights file by its content hash, not by a machine-local path."""
+        weights = self.flow_kwargs.get("weights")
+        if weights is None or str(weights) in _NAMED_WEIGHTS or str(weights).startswith("sha256:"):
+            return self
+        return replace(self, flow_kwargs={**self.flow_kwargs, "weights": flow_weights_id(weights)})
+
+    def with_flow_weights(self, path: str | Path | None) -> "DataConfig":
+        """Bind the weights hash a checkpoint recorded to a local file, which must have that content."""
+        recorded = str(self.flow_kwargs.get("weights", ""))
+        if not recorded.startswith("sha256:"):
+            if path is not None:
+                raise TTDFError(f"--flow-weights {path}: this checkpoint's flow ({self.flow_backend}, weights "
+                                f"{recorded or 'none'}) takes no weights file; drop --flow-weights")
+            return self
+        if path is None:
+            raise TTDFError(f"this checkpoint's flow was computed by {self.flow_backend} with a weights file "
+                            f"({recorded}); pass --flow-weights FILE with that file")
+        if not Path(path).is_file():
+            raise TTDFError(f"{path}: flow weights file not found; check the --flow-weights path")
+        if flow_weights_id(path) != recorded:
+            raise TTDFError(f"{path}: is {flow_weights_id(path)}, but the checkpoint's flow used {recorded}; "
+                            "pass the weights file it was trained with")
+        return replace(self, flow_kwargs={**self.flow_kwargs, "weights": str(path)})
 
     @classmethod
     def from_dict(cls, data: dict) -> "DataConfig":
@@ -87,7 +113,9 @@ class ClipDataset(Dataset):
 
     Returns a dict with ``rgb`` (T, 3, H, W) normalised, ``flow`` (T, 2, H, W) in pixels, ``label``
     and ``index``; only the inputs the model needs are read. A video that cannot be read yields
-    ``None`` (dropped by :func:`collate_clips`) and is remembered in ``failures``.
+    ``{"failure": (path, reason)}``: :func:`collate_clips` drops it from the tensors but carries it in
+    ``batch["failures"]``, so failures inside DataLoader workers reach the main process, where
+    :meth:`note_failures` records them in ``failures``.
     """
 
     def __init__(self, videos: Sequence[VideoSource], config: DataConfig, *, inputs: Sequence[str] = ("rgb", "flow"),
@@ -119,7 +147,7 @@ class ClipDataset(Dataset):
     def clip_of(self, index: int) -> tuple[VideoSource, int]:
         return self.videos[index // self.sampling.clips_per_video], index % self.sampling.clips_per_video
 
-    def __getitem__(self, index: int) -> dict | None:
+    def __getitem__(self, index: int) -> dict:
         video, clip = self.clip_of(index)
         rng = np.random.default_rng([self.seed, self.epoch, index])
         try:
@@ -128,7 +156,11 @@ class ClipDataset(Dataset):
             if str(video.path) not in self.failures:  # once per video, not once per clip
                 log.warning("skipping %s: %s", video.path, exc)
             self.failures[str(video.path)] = str(exc)
-            return None
+            return {"failure": (str(video.path), str(exc))}
+
+    def note_failures(self, batch: dict) -> None:
+        """Record the failures a (possibly worker-collated) batch carries."""
+        self.failures.update(batch.get("failures", {}))
 
     def _load(self, video: VideoSource, clip: int, index: int, rng: np.random.Generator) -> dict:
         backend = self.config.reader_backend  # RGB and flow decode through the same reader
@@ -171,7 +203,17 @@ class ClipDataset(Dataset):
                          hint="check the video decodes (`ttdf verify`) and the --flow-backend")
 
 
-def collate_clips(items: list[dict | None]) -> dict | None:
-    """Batch the readable clips; a batch whose every clip failed becomes None (skipped)."""
-    items = [item for item in items if item is not None]
-    return default_collate(items) if items else None
+def collate_clips(items: list[dict]) -> dict:
+    """Batch the readable clips, plus ``failures`` {path: reason} of the others.
+
+    A batch whose every clip failed holds no tensors: check :func:`batch_len` before using it.
+    """
+    good = [item for item in items if "failure" not in item]
+    batch = default_collate(good) if good else {}
+    batch["failures"] = dict(item["failure"] for item in items if "failure" in item)
+    return batch
+
+
+def batch_len(batch: dict) -> int:
+    """Number of readable clips in a :func:`collate_clips` batch."""
+    return len(batch["label"]) if "label" in batch else 0

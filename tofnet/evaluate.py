@@ -1,15 +1,16 @@
 """Score clips with a model and turn the scores into metrics and reports (``tofnet evaluate``)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from tofnet.checkpoint import load_checkpoint
-from tofnet.data import ClipDataset, DataConfig, collate_clips, videos_from_index
+from tofnet.data import ClipDataset, DataConfig, batch_len, collate_clips, videos_from_index
 from tofnet.flow_cache import FlowCache
 from tofnet.metrics import ClipPrediction
 from tofnet.report import evaluation_report, write_report
@@ -31,16 +32,20 @@ class EvalOptions:
 
 
 @torch.no_grad()
-def predict_clips(model: torch.nn.Module, dataset: ClipDataset, options: EvalOptions = EvalOptions()
-                  ) -> list[ClipPrediction]:
-    """P(fake) for every readable clip of ``dataset`` (unreadable videos end up in ``dataset.failures``)."""
+def predict_clips(model: torch.nn.Module, dataset: ClipDataset, options: EvalOptions = EvalOptions(), *,
+                  indices: Sequence[int] | None = None) -> list[ClipPrediction]:
+    """P(fake) for every readable clip of ``dataset`` (or of its items ``indices``, e.g. one rank's shard).
+
+    Unreadable videos end up in ``dataset.failures``, also when DataLoader workers read them.
+    """
     device = resolve_device(options.device)
     model = model.to(device).eval()
-    loader = DataLoader(dataset, batch_size=options.batch_size, num_workers=options.workers,
-                        collate_fn=collate_clips, shuffle=False)
+    loader = DataLoader(dataset if indices is None else Subset(dataset, list(indices)), batch_size=options.batch_size,
+                        num_workers=options.workers, collate_fn=collate_clips, shuffle=False)
     predictions: list[ClipPrediction] = []
     for batch in tqdm(loader, desc="evaluate", disable=not options.progress, leave=False):
-        if batch is None:
+        dataset.note_failures(batch)
+        if not batch_len(batch):
             continue
         with autocast(device, options.amp):
             probs = torch.sigmoid(model(to_device(batch, device)).float()).cpu()
@@ -55,10 +60,14 @@ def predict_clips(model: torch.nn.Module, dataset: ClipDataset, options: EvalOpt
 
 
 def evaluate_checkpoint(checkpoint: str | Path, root: str | Path, filt: VideoFilter, *, out_dir: str | Path | None = None,
-                        options: EvalOptions = EvalOptions(), title: str = "Evaluation") -> dict:
-    """Evaluate a checkpoint on the indexed videos selected by ``filt``; writes JSON/Markdown/ROC when ``out_dir``."""
+                        options: EvalOptions = EvalOptions(), title: str = "Evaluation",
+                        flow_weights: str | Path | None = None) -> dict:
+    """Evaluate a checkpoint on the indexed videos selected by ``filt``; writes JSON/Markdown/ROC when ``out_dir``.
+
+    ``flow_weights``: the RAFT weights file, when the checkpoint's flow used one (it records only its hash).
+    """
     model, config = load_checkpoint(checkpoint)
-    data_config = DataConfig.from_dict(config["data"])
+    data_config = DataConfig.from_dict(config["data"]).with_flow_weights(flow_weights)
     dataset = ClipDataset(videos_from_index(root, filt), data_config, inputs=model.required_inputs,
                           flow_cache=FlowCache.for_root(root))
     clips = predict_clips(model, dataset, options)

@@ -90,11 +90,15 @@ def list_flow_backends() -> list[str]:
     return list(_FLOW_BACKENDS)  # registration order: the built-ins, cheapest first
 
 
-def default_flow_backend() -> str:
-    """RAFT-small on a GPU (accurate and fast there), DIS on a CPU (RAFT would take minutes per video)."""
-    import torch
+DEFAULT_FLOW_BACKEND = "dis"
 
-    return "raft_small" if torch.cuda.is_available() else "dis"
+
+def default_flow_backend() -> str:
+    """DIS, on every machine: the same command must train the same model with or without a GPU.
+
+    RAFT (``raft_small``) is more accurate and fast on a GPU, but it is an explicit, recorded choice.
+    """
+    return DEFAULT_FLOW_BACKEND
 
 
 def flow_cache_key(estimator: FlowEstimator, size: tuple[int, int], reader_backend: str = "auto") -> str:
@@ -298,12 +302,18 @@ def _load_raft(arch: str, weights: str | Path):
         source, weights_id = default.url, f"torchvision:{default.name}"
     else:
         path = Path(weights)
-        state, source, weights_id = _read_state_dict(path), str(path), f"sha256:{sha256_file(path)[:16]}"
+        state, source = _read_state_dict(path), str(path)
+        weights_id = flow_weights_id(path)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise TTDFError(f"{source}: not a torchvision RAFT-{arch} state_dict ({_short(exc)}); {_WEIGHTS_HELP}") from exc
     return model, weights_id
+
+
+def flow_weights_id(path: str | Path) -> str:
+    """``sha256:<16 hex>`` of a weights file: what a cache key or a checkpoint records instead of its path."""
+    return f"sha256:{sha256_file(path)[:16]}"
 
 
 def _read_state_dict(path: Path) -> dict:

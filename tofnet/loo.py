@@ -24,7 +24,8 @@ PROTOCOLS = ("method", "config", "compression")
 def _train_cell(base: TrainConfig, name: str, **changes) -> Path:
     """Train one protocol cell; returns its best checkpoint.
 
-    Always resumes: a finished cell is not retrained, an interrupted one continues where it stopped.
+    Always resumes: a finished cell is not retrained, an interrupted one continues where it stopped; a cell
+    trained with other settings is refused (``--overwrite`` retrains it).
     """
     config = replace(base, out=str(Path(base.out) / name), resume=True, **changes)
     train(config)
@@ -36,7 +37,7 @@ def _evaluate_cell(base: TrainConfig, checkpoint: Path, test_filter: VideoFilter
     options = EvalOptions(batch_size=base.batch_size, workers=base.workers, device=base.device, amp=base.amp,
                           progress=base.progress)
     return evaluate_checkpoint(checkpoint, base.root, test_filter, out_dir=checkpoint.parent / eval_name,
-                               options=options, title=title)
+                               options=options, title=title, flow_weights=base.data.flow_kwargs.get("weights"))
 
 
 def _run(base: TrainConfig, name: str, test_filter: VideoFilter, *, title: str, **changes) -> dict:

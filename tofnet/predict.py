@@ -31,13 +31,14 @@ class VideoVerdict:
 
 
 def predict_videos(paths: Sequence[str | Path], checkpoint: str | Path, *, options: EvalOptions = EvalOptions(),
-                   clips_per_video: int | None = None, flow_cache: str | Path | None = None) -> list[VideoVerdict]:
+                   clips_per_video: int | None = None, flow_cache: str | Path | None = None,
+                   flow_weights: str | Path | None = None) -> list[VideoVerdict]:
     """P(forged) per video: the mean over evenly spaced clips, sampled as the checkpoint's config says.
 
     A file that cannot be read gets a verdict with ``error`` set; the others are still scored.
     """
     model, config = load_checkpoint(checkpoint)
-    data_config = DataConfig.from_dict(config["data"])
+    data_config = DataConfig.from_dict(config["data"]).with_flow_weights(flow_weights)
     if clips_per_video:
         data_config = replace(data_config, eval_clips_per_video=clips_per_video)
     videos = [VideoSource(Path(p)) for p in paths]

@@ -7,7 +7,9 @@ Run folder::
     <out>/last/                   model.safetensors + config.json + train_state.pt (for --resume)
     <out>/best/                   best validation checkpoint (video-level AUC, then ACC)
 
-Multi-GPU / multi-node: launch with ``torchrun --nproc_per_node N -m tofnet.cli train ...``.
+A rerun into the same folder resumes only an identical run (see :mod:`tofnet.run_folder`).
+Multi-GPU / multi-node: launch with ``torchrun --nproc_per_node N -m tofnet.cli train ...``; every
+rank validates its share of the videos and the predictions are gathered.
 """
 from __future__ import annotations
 
@@ -22,17 +24,21 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from tofnet.checkpoint import load_checkpoint, save_checkpoint
-from tofnet.data import ClipDataset, DataConfig, collate_clips, videos_from_index
-from tofnet.distributed import DistInfo, all_reduce_mean, barrier, cleanup_distributed, init_distributed
+from tofnet.checkpoint import CONFIG_NAME, load_checkpoint, save_checkpoint
+from tofnet.data import ClipDataset, DataConfig, batch_len, collate_clips, videos_from_index
+from tofnet.distributed import (DistInfo, all_ranks, all_reduce_mean, barrier, cleanup_distributed, gather_objects,
+                                init_distributed)
 from tofnet.evaluate import EvalOptions, predict_clips
 from tofnet.flow_cache import FlowCache
 from tofnet.metrics import aggregate_videos, binary_metrics, eer_threshold
 from tofnet.models import create_model
+from tofnet.run_folder import RUN_CONFIG, check_run_folder, clear_run_folder
 from tofnet.runtime import autocast, resolve_device, seed_everything, to_device
 from tofnet.transforms import AugmentConfig, ClipAugment
 from ttdf.errors import TTDFError
 from ttdf.fsutil import atomic_path, atomic_write_text
+from ttdf.index import VideoIndex
+from ttdf.leaks import find_split_leaks, leak_summary
 from ttdf.records import VideoFilter
 from ttdf.taxonomy import load_taxonomy
 
@@ -66,6 +72,8 @@ class TrainConfig:
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)
     data: DataConfig = field(default_factory=DataConfig)
     resume: bool = False
+    overwrite: bool = False                   # start over in a folder that holds another (or a finished) run
+    allow_split_leak: bool = False            # train although identities cross splits (ttdf.leaks)
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -102,10 +110,14 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, loss_fn, *, dev
     limit = config.max_steps_per_epoch or len(loader)
     bar = tqdm(loader, total=min(limit, len(loader)), desc=f"epoch {epoch}",
                disable=not (config.progress and dist_info.is_main), leave=False)
+    note_failures = getattr(getattr(loader, "dataset", None), "note_failures", None)  # any iterable of batches works
     for batch in bar:
         if steps >= limit:
             break
-        if batch is None:
+        if note_failures is not None:
+            note_failures(batch)
+        # NOTE: DDP ranks must run the same collectives: when any rank's batch failed to load, all skip the step.
+        if not all_ranks(batch_len(batch) > 0, dist_info, device):
             continue
         batch = to_device(batch, device)
         with autocast(device, config.amp):
@@ -119,12 +131,21 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, loss_fn, *, dev
         total += loss.item()
         steps += 1
         bar.set_postfix(loss=f"{total / steps:.4f}")
-    return all_reduce_mean(total / max(steps, 1), dist_info)
+    return all_reduce_mean(total / max(steps, 1), dist_info, device)
 
 
-def validate(model, dataset: ClipDataset, config: TrainConfig) -> dict:
-    clips = predict_clips(model, dataset, EvalOptions(batch_size=config.batch_size, workers=config.workers,
-                                                      device=config.device, amp=config.amp, progress=False))
+def validate(model, dataset: ClipDataset, config: TrainConfig, *, device: torch.device | str = "cpu",
+             dist_info: DistInfo = DistInfo()) -> dict:
+    """Video-level metrics: each rank scores every world_size-th video, all ranks gather the predictions."""
+    per_video = dataset.sampling.clips_per_video
+    shard = [i for i in range(len(dataset)) if (i // per_video) % dist_info.world_size == dist_info.rank]
+    options = EvalOptions(batch_size=config.batch_size, workers=config.workers, device=str(device), amp=config.amp,
+                          progress=False)
+    clips = predict_clips(model, dataset, options, indices=shard)
+    parts = gather_objects((clips, dataset.failures), dist_info)
+    clips = [clip for part, _ in parts for clip in part]
+    for _, failures in parts:
+        dataset.failures.update(failures)
     videos = aggregate_videos(clips)
     labels, probs = [v.label for v in videos], [v.prob for v in videos]
     threshold = eer_threshold(labels, probs) if 0 < sum(labels) < len(labels) else 0.5
@@ -148,9 +169,11 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
     seed_everything(config.seed)
     if not config.methods():
         raise TTDFError("no training method left: --holdout-methods removes every --train-methods entry")
+    if not config.allow_split_leak:
+        _refuse_split_leaks(config.root)
 
     try:
-        model = create_model(config.model, **config.model_kwargs)
+        model = _build_model(config)
     except (TypeError, ValueError) as exc:  # e.g. --model-arg embed_dim=notjson reaching nn.Linear
         args = " ".join(f"{k}={json.dumps(v)}" for k, v in config.model_kwargs.items())
         raise TTDFError(f"cannot build model {config.model!r} with --model-arg {args or '(none)'} "
@@ -159,6 +182,9 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
     data_config = replace(config.data, mean=tuple(model.pretrained_cfg.get("mean", config.data.mean)),
                           std=tuple(model.pretrained_cfg.get("std", config.data.std)))
     config = replace(config, data=data_config)
+    action = check_run_folder(out, config.to_dict(), resume=config.resume, overwrite=config.overwrite,
+                              epochs_done=_epochs_done(out), canonical=_canonical)
+    barrier(dist_info)  # every rank has looked at the folder before rank 0 changes it
     cache = FlowCache.for_root(config.root)
     train_set = ClipDataset(videos_from_index(config.root, config.filter(config.train_split)), data_config,
                             inputs=model.required_inputs, train=True, flow_cache=cache, seed=config.seed,
@@ -185,12 +211,14 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(n_real / n_fake, device=device))
 
     start_epoch, best = 0, None
-    if config.resume and (out / "last" / TRAIN_STATE).exists():
+    if action == "resume" and (out / "last" / TRAIN_STATE).exists():
         start_epoch, best = _restore(out / "last", model, optimizer, scheduler, scaler)
         log.info("resuming %s at epoch %d", out, start_epoch)
     elif dist_info.is_main:
+        if action == "overwrite":
+            clear_run_folder(out)
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "run_config.json", json.dumps(config.to_dict(), indent=2))
+        atomic_write_text(out / RUN_CONFIG, json.dumps(config.to_dict(), indent=2))
         (out / "metrics.jsonl").unlink(missing_ok=True)
     barrier(dist_info)
 
@@ -208,15 +236,17 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
         train_set.set_epoch(epoch)
         loss = train_one_epoch(net, loader, optimizer, scheduler, scaler, loss_fn, device=device, config=config,
                                epoch=epoch, dist_info=dist_info)
+        for failures in gather_objects(train_set.failures, dist_info):
+            train_set.failures.update(failures)
+        metrics = validate(model, val_set, config, device=device, dist_info=dist_info)
+        improved = best is None or _score(metrics) > _score(best)
+        best = metrics if improved else best
         if dist_info.is_main:
-            metrics = validate(model, val_set, config)
             row = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0],
-                   "world_size": dist_info.world_size,
+                   "world_size": dist_info.world_size, "failed_videos": len(train_set.failures | val_set.failures),
                    **{f"val_{k}": v for k, v in metrics.items()}}
-            improved = best is None or _score(metrics) > _score(best)
-            best = metrics if improved else best
-            extra = {"data": data_config.to_dict(), "train": config.to_dict(), "epoch": epoch, "metrics": metrics,
-                     "threshold": metrics["threshold"]}
+            extra = {"data": data_config.portable().to_dict(), "train": config.to_dict(), "epoch": epoch,
+                     "metrics": metrics, "threshold": metrics["threshold"]}
             if improved:
                 save_checkpoint(out / "best", model, extra_config=extra)
             save_checkpoint(out / "last", model, extra_config=extra)
@@ -231,6 +261,49 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
     if writer is not None:
         writer.close()
     return best or {}
+
+
+def _refuse_split_leaks(root: str) -> None:
+    with VideoIndex.open(root) as index:
+        leaks = find_split_leaks(video.record for video in index.query())
+    if leaks:
+        raise TTDFError(f"{root}: {leak_summary(leaks)}; `ttdf verify --root {root}` lists them: fix the splits, "
+                        "or pass --allow-split-leak to train anyway")
+
+
+def _build_model(config: TrainConfig) -> torch.nn.Module:
+    """The model, told the data's frame size and clip length (so its pretrained_cfg matches the data)."""
+    derived = {"input_size": tuple(config.data.size), "clip_len": config.data.clip_len}
+    for key, value in derived.items():
+        given = config.model_kwargs.get(key)
+        if given is not None and (tuple(given) if isinstance(given, (list, tuple)) else given) != value:
+            raise TTDFError(f"--model-arg {key}={given} disagrees with the data ({key} {value}); drop it, the "
+                            "model takes it from --size/--clip-len")
+    try:
+        return create_model(config.model, **{**config.model_kwargs, **derived})
+    except TTDFError as err:
+        if "has no option" not in str(err):  # a model without input_size/clip_len fields
+            raise
+        return create_model(config.model, **config.model_kwargs)
+
+
+def _canonical(saved: dict) -> dict:
+    """A saved run config as this version writes it (old configuration names, new defaults)."""
+    try:
+        return TrainConfig.from_dict(saved).to_dict()
+    except (TypeError, ValueError, TTDFError):  # from another version: compare it as it is
+        return saved
+
+
+def _epochs_done(out: Path) -> int | None:
+    """Epochs the folder's last checkpoint holds; None without one."""
+    path = out / "last" / CONFIG_NAME
+    if not path.exists():
+        return None
+    try:
+        return int(json.loads(path.read_text(encoding="utf-8"))["epoch"]) + 1
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
 
 
 def _score(metrics: dict) -> tuple[float, float]:

@@ -58,7 +58,7 @@ class SynthConfig:
             (self.frames >= 2, f"frames must be >= 2 (got {self.frames})"),
             (0 < self.fps < float("inf"), f"fps must be a positive number (got {self.fps})"),
             (self.width >= 16 and self.height >= 16 and self.width % 2 == 0 and self.height % 2 == 0,
-             f"size {self.width}x{self.height} must be even numbers >= 16 (H.264 yuv420p), e.g. 96x128"),
+             f"size {self.height}x{self.width} (HxW) must be even numbers >= 16 (H.264 yuv420p), e.g. 128x96"),
             (0 <= self.crf <= 51, f"crf must be in 0..51 (got {self.crf})"),
             (self.artifact_strength >= 0, f"artifact_strength must be >= 0 (got {self.artifact_strength})"),
             (len(self.split_fractions) == len(taxonomy.splits) and min(self.split_fractions) >= 0

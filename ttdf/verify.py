@@ -1,4 +1,5 @@
-"""Check a dataset copy against its manifest and index: files present, checksums equal, frames decodable.
+"""Check a dataset copy against its manifest and index: files present, checksums equal, frames decodable,
+no identity in two splits (:mod:`ttdf.leaks`).
 
 Expected videos are the manifest entries plus the indexed ones. A checksum comes from the manifest,
 else from the index when the file's size and mtime are those it had when indexed (catches bit rot).
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from ttdf.errors import ManifestError, TTDFError, VideoError
 from ttdf.fsutil import broken_link_reason, is_temp_file, printable_path, sha256_file
+from ttdf.leaks import find_split_leaks
 from ttdf.index import INDEX_FILE, IndexedVideo, VideoIndex, walk_video_files
 from ttdf.manifest import read_manifest
 from ttdf.parallel import WorkerCrash, run_parallel
@@ -20,7 +22,7 @@ from ttdf.records import VideoFilter, VideoRecord, parse_relative_path
 from ttdf.taxonomy import Taxonomy, load_taxonomy
 from ttdf.video import probe_video
 
-PROBLEM_KINDS = ("missing", "checksum", "undecodable", "unindexed", "bad", "unlisted", "unusable", "leftover")
+PROBLEM_KINDS = ("missing", "checksum", "undecodable", "unindexed", "bad", "unlisted", "unusable", "leftover", "leak")
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,14 @@ def verify_dataset(root: str | Path, filt: VideoFilter | None = None, *, checksu
         for rel in _leftovers(root):
             problems[rel] = [Problem(rel, "leftover", "half-written file of an interrupted job; rerun the job "
                                                       "(`ttdf compress`/`ttdf import`), which removes it, or delete it")]
+
+    # NOTE: leaks are looked for across every split, whatever the selection: a leak joins two splits.
+    everything = {**{rel: video.record for rel, video in indexed.items()}, **manifest}
+    for leak in find_split_leaks(everything.values()):
+        if filt is None or filt.matches(everything[leak.path]):
+            detail = (f"uses the {leak.role} of {leak.person}, a {leak.home} source, from the {leak.split} split; "
+                      f"move it to {leak.home} or drop it")
+            problems.setdefault(leak.path, []).append(Problem(leak.path, "leak", detail))
 
     checked = {rel for _, rel, _, _ in jobs}
     ok = len(checked - set(problems))

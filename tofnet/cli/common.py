@@ -50,7 +50,12 @@ def training_options() -> argparse.ArgumentParser:
     optim.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     optim.add_argument("--no-amp", dest="amp", action="store_false", help="disable mixed precision on CUDA")
     optim.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA only)")
-    optim.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    optim.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its last checkpoint (only if its settings are the same)")
+    optim.add_argument("--overwrite", action="store_true",
+                       help="delete the run in --out (checkpoints, metrics) and start over")
+    data.add_argument("--allow-split-leak", action="store_true",
+                      help="train although a source's identity or pose is in two splits (`ttdf verify` lists them)")
     return parser
 
 
@@ -69,7 +74,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
                        max_steps_per_epoch=args.max_steps_per_epoch, workers=args.workers if args.workers > 1 else 0,
                        seed=args.seed, device=args.device, amp=args.amp, compile=args.compile,
                        augment=AugmentConfig() if args.augment else None, data=data, resume=args.resume,
-                       progress=args.progress)
+                       overwrite=args.overwrite, allow_split_leak=args.allow_split_leak, progress=args.progress)
 
 
 def out_option(default: str) -> argparse.ArgumentParser:

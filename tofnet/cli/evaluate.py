@@ -17,13 +17,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threshold", type=float, default=None,
                         help="P(fake) threshold for ACC/labels (default: the checkpoint's, picked on validation)")
+    parser.add_argument("--flow-weights", type=Path, default=None, metavar="FILE",
+                        help="the RAFT weights file the checkpoint's flow used, when it used one")
     parser.set_defaults(func=run, split=["test"])
 
 
 def run(args: argparse.Namespace) -> int:
     options = EvalOptions(batch_size=args.batch_size, workers=args.workers if args.workers > 1 else 0,
                           device=args.device, progress=args.progress, threshold=args.threshold)
-    report = evaluate_checkpoint(args.checkpoint, args.root, filter_from_args(args), out_dir=args.out, options=options)
+    report = evaluate_checkpoint(args.checkpoint, args.root, filter_from_args(args), out_dir=args.out, options=options,
+                                 flow_weights=args.flow_weights)
     for level in ("clip", "video"):
         m = report[level]
         print(f"{level:5s}: n={m['n']} acc={_fmt(m['acc'])} auc={_fmt(m['auc'])} eer={_fmt(m['eer'])} ap={_fmt(m['ap'])}")

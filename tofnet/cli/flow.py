@@ -8,7 +8,7 @@ from pathlib import Path
 from ttdf.cli.options import filter_from_args, filter_options, root_options, size_type, workers_options
 from ttdf.errors import TTDFError
 from ttdf.video import READER_BACKENDS
-from tofnet.flow import default_flow_backend, list_flow_backends
+from tofnet.flow import DEFAULT_FLOW_BACKEND, list_flow_backends
 from tofnet.flow_cache import compute_flow_for_index
 
 DEFAULT_SIZE = (112, 112)
@@ -33,10 +33,11 @@ def flow_options() -> argparse.ArgumentParser:
     """--flow-backend/--size/--flow-weights, shared by every command that needs flow."""
     parser = argparse.ArgumentParser(add_help=False)
     group = parser.add_argument_group("optical flow")
-    group.add_argument("--flow-backend", choices=list_flow_backends(), default=None,
-                       help="flow estimator (default: raft_small with CUDA, else dis)")
+    group.add_argument("--flow-backend", choices=list_flow_backends(), default=DEFAULT_FLOW_BACKEND,
+                       help="flow estimator, recorded with every checkpoint (default: %(default)s on every machine; "
+                            "raft_small is more accurate and fast on a GPU)")
     group.add_argument("--size", type=size_type, default=DEFAULT_SIZE, metavar="HxW",
-                       help="frame size (height x width) flow is computed at (default: 112x112)")
+                       help="frame size, HEIGHTxWIDTH, flow and clips are computed at (default: 112x112)")
     group.add_argument("--flow-weights", type=Path, default=None, metavar="FILE",
                        help="RAFT weights: a torchvision RAFT state_dict (.pth or .safetensors) instead of "
                             "downloading torchvision's")
@@ -45,7 +46,7 @@ def flow_options() -> argparse.ArgumentParser:
 
 def flow_settings(args: argparse.Namespace) -> tuple[str, dict]:
     """(backend, backend kwargs) from :func:`flow_options`' arguments."""
-    backend = args.flow_backend or default_flow_backend()
+    backend = args.flow_backend
     kwargs: dict = {}
     if args.flow_weights is not None:
         if not backend.startswith("raft"):

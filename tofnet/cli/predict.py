@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threshold", type=float, default=None,
                         help="P(fake) threshold for ACC/labels (default: the checkpoint's, picked on validation)")
+    parser.add_argument("--flow-weights", type=Path, default=None, metavar="FILE",
+                        help="the RAFT weights file the checkpoint's flow used, when it used one")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--verbose", action="store_true", help="also print per-clip scores")
     parser.set_defaults(func=run)
@@ -26,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     verdicts = predict_videos(args.videos, args.checkpoint, clips_per_video=args.clips_per_video,
+                              flow_weights=args.flow_weights,
                               options=EvalOptions(batch_size=args.batch_size, device=args.device, progress=False,
                                                   threshold=args.threshold))
     if args.json:

@@ -122,14 +122,18 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> 
         return 130
 
 
-def size_type(text: str) -> tuple[int, int]:
-    """Parse ``HxW`` (height x width, like tensor shapes) into a tuple of positive ints."""
+def size_type(text: str, *, minimum: int = 8, even: bool = False) -> tuple[int, int]:
+    """Parse ``HxW`` into (height, width): every ``--size`` of ttdf and tofnet means height x width."""
     try:
         height, width = (int(part) for part in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 112x112, got {text!r}") from None
-    if height < 8 or width < 8:
-        raise argparse.ArgumentTypeError(f"size {text!r} is too small: both sides must be at least 8")
+    if height < minimum or width < minimum:
+        raise argparse.ArgumentTypeError(f"size {text!r} (HEIGHTxWIDTH) is too small: both sides must be at "
+                                         f"least {minimum}")
+    if even and (height % 2 or width % 2):
+        raise argparse.ArgumentTypeError(f"size {text!r} (HEIGHTxWIDTH) needs even sides (H.264 yuv420p), "
+                                         "e.g. 128x96")
     return height, width
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from ttdf.cli.options import positive_int, root_options, workers_options
+from ttdf.cli.options import positive_int, root_options, size_type, workers_options
 from ttdf.synth import MISMATCH, SynthConfig, cross_partner, plan_videos, source_id, source_splits, synthesize
 from ttdf.taxonomy import load_taxonomy
 
@@ -25,8 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--frames", type=_frames, default=_DEFAULT.frames,
                         help="frames per video (default: %(default)s)")
     parser.add_argument("--fps", type=_positive_float, default=_DEFAULT.fps, help="frame rate (default: %(default)s)")
-    parser.add_argument("--size", type=parse_size, default=(_DEFAULT.width, _DEFAULT.height), metavar="WxH",
-                        help=f"frame size, even numbers (default: {_DEFAULT.width}x{_DEFAULT.height})")
+    parser.add_argument("--size", type=parse_size, default=(_DEFAULT.height, _DEFAULT.width), metavar="HxW",
+                        help=f"frame size, HEIGHTxWIDTH like every --size, even numbers "
+                             f"(default: {_DEFAULT.height}x{_DEFAULT.width})")
     parser.add_argument("--seed", type=int, default=_DEFAULT.seed, help="random seed (default: %(default)s)")
     parser.add_argument("--methods", nargs="+", choices=taxonomy.methods, default=None, metavar="M",
                         help=f"forgery methods (default: all of {', '.join(taxonomy.methods)})")
@@ -41,16 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """``"96x128"`` -> ``(96, 128)``; H.264 yuv420p needs even sides."""
-    parts = text.lower().split("x")
-    try:
-        width, height = (int(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 96x128, got {text!r}") from None
-    if width < 16 or height < 16 or width % 2 or height % 2:
-        raise argparse.ArgumentTypeError(f"size {text!r} needs even WIDTH and HEIGHT of at least 16 (H.264 yuv420p), "
-                                         "e.g. 96x128")
-    return width, height
+    """``"128x96"`` -> ``(128, 96)``, (height, width); H.264 yuv420p needs even sides of at least 16."""
+    return size_type(text, minimum=16, even=True)
 
 
 def _frames(text: str) -> int:
@@ -78,7 +71,7 @@ def _non_negative_float(text: str) -> float:
 
 
 def config_from_args(args: argparse.Namespace) -> SynthConfig:
-    width, height = args.size
+    height, width = args.size
     return SynthConfig(sources=args.sources, frames=args.frames, fps=args.fps, width=width, height=height,
                        seed=args.seed, methods=tuple(args.methods) if args.methods else None,
                        configs=tuple(args.configs) if args.configs else None, crf=args.crf,
@@ -100,6 +93,6 @@ def _run(args: argparse.Namespace) -> int:
         note = f"; no {MISMATCH} fakes for {', '.join(lone)} (alone in their split; use --sources 6 or more)"
     print(f"synth {args.root}: {len(records) - existing} videos written, {existing} already there "
           f"({labels['real']} real, {labels['fake']} fake; {config.frames} frames at {config.fps:g} fps, "
-          f"{config.width}x{config.height}, seed {config.seed}); sources per split: "
+          f"{config.height}x{config.width} (HxW), seed {config.seed}); sources per split: "
           f"{', '.join(f'{s} {splits[s]}' for s in taxonomy.splits)}{note}; manifest: {manifest}")
     return 0

@@ -12,9 +12,10 @@ _KIND_WIDTH = max(len(k) for k in PROBLEM_KINDS)
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "verify", parents=[root_options(), filter_options(), workers_options()],
-        help="check files, checksums and decoding", description=(
+        help="check files, checksums, decoding and split leaks", description=(
             "Check that every video of the manifest and the index is on disk, matches its sha256 and decodes "
-            "to the last frame; list video files nobody knows about. Exit code 1 when anything is wrong."))
+            "to the last frame; list video files nobody knows about and videos that use a source (identity or "
+            "pose) of another split (a leak). Exit code 1 when anything is wrong."))
     parser.add_argument("--no-checksums", dest="checksums", action="store_false", help="skip sha256 checks")
     parser.add_argument("--no-decode", dest="decode", action="store_false", help="skip full decoding (much faster)")
     parser.set_defaults(func=_run)
