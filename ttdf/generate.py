@@ -56,6 +56,20 @@ def make_rng(seed: int, *parts: str | int) -> np.random.Generator:
     return np.random.default_rng(seed_sequence(seed, *parts))
 
 
+def cross_partner(index: int, splits: tuple[str, ...]) -> int | None:
+    """The next source of the same split (cyclic), or None when the split has only this one."""
+    members = [i for i, split in enumerate(splits) if split == splits[index]]
+    partner = members[(members.index(index) + 1) % len(members)]
+    return None if partner == index else partner
+
+
+def self_config(taxonomy) -> tuple[str, str]:
+    """(self-reenactment, cross-reenactment) configuration names, whatever the taxonomy calls them."""
+    configs = taxonomy.configs
+    own = next((c for c in ("match", "same") if c in configs), configs[0])
+    return own, next((c for c in configs if c != own), own)
+
+
 def check_stamp(root: Path, stamp_file: str, key: dict, command: str) -> None:
     """Refuse to resume into a root generated with other content options (videos would mix); else stamp it."""
     stamp = Path(root) / stamp_file
@@ -85,8 +99,14 @@ def write_video(root: Path, record: VideoRecord, frames: Iterable[np.ndarray] | 
     target = Path(root) / record.path
     if not target.exists():
         encode_video(target, frames() if callable(frames) else frames, fps=fps, crf=crf, preset=RAW_PRESET, threads=1)
-    info = probe_video(target)
-    return record.with_(frames=info.frames, fps=fps, width=info.width, height=info.height, sha256=sha256_file(target))
+    return record.with_(**{**video_metadata(target), "fps": fps})
 
 
-__all__ = ["RAW_PRESET", "Registry", "check_stamp", "make_rng", "seed_sequence", "write_video"]
+def video_metadata(path: Path) -> dict:
+    """The manifest fields of a video on disk: frames, fps, size and sha256."""
+    info = probe_video(path)
+    return dict(frames=info.frames, fps=info.fps, width=info.width, height=info.height, sha256=sha256_file(path))
+
+
+__all__ = ["RAW_PRESET", "Registry", "check_stamp", "cross_partner", "make_rng", "seed_sequence", "self_config",
+           "video_metadata", "write_video"]

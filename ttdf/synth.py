@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from ttdf import synth_render as sr
 from ttdf.errors import TTDFError
-from ttdf.generate import Registry, check_stamp, make_rng, seed_sequence, write_video
+from ttdf.generate import Registry, check_stamp, cross_partner, make_rng, seed_sequence, write_video
 from ttdf.manifest import merge_into_manifest
 from ttdf.records import VideoRecord, relative_path
 from ttdf.taxonomy import Taxonomy, load_taxonomy
@@ -70,7 +70,7 @@ class SynthConfig:
             unknown = [v for v in chosen or () if v not in known]
             if unknown:
                 raise TTDFError(f"synth: unknown {name}(s) {unknown}; choose from {list(known)}")
-        for method in self.methods or taxonomy.methods:
+        for method in self.methods or taxonomy.methods_of("paper"):
             _artefact(method)
         return self
 
@@ -183,13 +183,6 @@ def source_splits(config: SynthConfig, taxonomy: Taxonomy | None = None) -> tupl
     return tuple(splits)
 
 
-def cross_partner(index: int, splits: tuple[str, ...]) -> int | None:
-    """The next source of the same split (cyclic), or None when the split has only this one."""
-    members = [i for i, split in enumerate(splits) if split == splits[index]]
-    partner = members[(members.index(index) + 1) % len(members)]
-    return None if partner == index else partner
-
-
 def plan_videos(config: SynthConfig = SynthConfig(), taxonomy: Taxonomy | None = None) -> list[VideoRecord]:
     """The records ``synthesize`` writes (without frame counts and checksums), in order."""
     return [job.record for job in _plan(config, taxonomy or load_taxonomy())]
@@ -201,7 +194,7 @@ def _plan(config: SynthConfig, taxonomy: Taxonomy) -> list[_Job]:
     jobs = []
     for i, split in enumerate(splits):
         jobs.append(_job(taxonomy, split, i, i, "real", None, None))
-        for method in config.methods or taxonomy.methods:
+        for method in config.methods or taxonomy.methods_of("paper"):
             for kind in dict.fromkeys(taxonomy.canonical_config(c) for c in config.configs or taxonomy.configs):
                 pose = i if kind == MATCH else cross_partner(i, splits)
                 if pose is not None:  # a lone source in its split has no mismatch partner: skipped

@@ -15,6 +15,7 @@ from pathlib import Path
 from ttdf.errors import TaxonomyError
 
 DEFAULT_TAXONOMY = Path(__file__).resolve().parent.parent / "manifests" / "taxonomy.json"
+PAPER_FAMILY = "paper"  # methods without a "family" tag: the animators of the TT-DF paper
 _CRF_NAME = re.compile(r"^crf(\d{1,2})$")
 
 
@@ -49,6 +50,7 @@ class Taxonomy:
     published_totals: dict[str, int] = field(default_factory=dict)
     display: dict[str, str] = field(default_factory=dict)
     config_aliases: dict[str, str] = field(default_factory=dict)   # old name -> canonical (``same`` -> ``match``)
+    method_families: dict[str, str] = field(default_factory=dict)  # method -> "paper" (TT-DF's own) or its tag
 
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "taxonomy") -> "Taxonomy":
@@ -73,6 +75,7 @@ class Taxonomy:
                 published_totals=dict(data.get("published_totals", {})),
                 display={k: v.get("display", k) for k, v in {**methods, **configs}.items()},
                 config_aliases={str(k): str(v) for k, v in data.get("config_aliases", {}).items()},
+                method_families={k: str(v.get("family", PAPER_FAMILY)) for k, v in methods.items()},
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise TaxonomyError(f"{source}: malformed taxonomy ({exc!r}); restore it from git") from exc
@@ -92,6 +95,10 @@ class Taxonomy:
         The one place where old names are translated, so old manifests, indexes and folders keep loading.
         """
         return self.config_aliases.get(name, name) if name is not None else None
+
+    def methods_of(self, family: str = "paper") -> tuple[str, ...]:
+        """The methods of one family: ``paper`` (TT-DF's animators), ``forge`` (``ttdf forge``'s families)."""
+        return tuple(m for m in self.methods if self.method_families.get(m, PAPER_FAMILY) == family)
 
     def is_compression(self, name: str) -> bool:
         return name in self.compressions or bool(_CRF_NAME.match(name))
