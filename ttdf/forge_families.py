@@ -111,7 +111,7 @@ def texture_stick(clip: Clip, rng: np.random.Generator, strength: float) -> np.n
     aligned to the reference rather than to the pose. ``strength`` 1 replaces all moving detail.
     """
     weight = 0.8 * min(strength, 1.0)
-    sigma = 1.5 + 0.5 * strength
+    sigma = 1.5 + 0.5 * strength * rng.uniform(0.5, 1.5)  # how fine the stuck detail is varies per video
     stuck = _highpass(clip.reference, sigma)
     out = np.empty_like(clip.base)
     for t, frame in enumerate(clip.base):
@@ -132,8 +132,8 @@ def flicker(clip: Clip, rng: np.random.Generator, strength: float) -> np.ndarray
     out = np.empty_like(clip.base)
     for t, frame in enumerate(clip.base):
         detail = _highpass(frame, 1.2)
-        gain = 1 + strength * rng.normal(0, 0.45, (height, width, 1)).astype(np.float32)
-        gain = cv2.GaussianBlur(gain, (0, 0), 2.0)[..., None]
+        gain = 1 + strength * rng.normal(0, 0.6, (height, width, 1)).astype(np.float32)
+        gain = cv2.GaussianBlur(gain, (0, 0), 1.5)[..., None]
         tone = 3.0 * strength * _smooth_field(rng, height, width, (3, 4), 3)
         out[t] = frame + (gain - 1) * detail * 1.5 + tone
     return out
@@ -153,7 +153,8 @@ def smear(clip: Clip, rng: np.random.Generator, strength: float) -> np.ndarray:
     for t, frame in enumerate(clip.base):
         flow = clip.flow[t]
         magnitude = np.sqrt(np.square(flow[..., 0]) + np.square(flow[..., 1]))
-        fast = max(0.5, float(magnitude.mean() + 2 * magnitude.std()))  # the fastest few percent of the frame
+        # the fastest few percent of the frame, or the fastest part when the body fills it
+        fast = max(0.5, min(float(magnitude.mean() + 2 * magnitude.std()), 0.8 * float(magnitude.max())))
         mask = cv2.GaussianBlur(np.clip(magnitude / fast - 0.5, 0, 1), (0, 0), 2.0)
         weight = np.clip(strength * 1.2 * mask, 0, 0.9)[..., None]
         if not weight.any():
