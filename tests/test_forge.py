@@ -223,3 +223,24 @@ def test_preview_and_cli_validation(root, tmp_path, capsys):
         forge_dataset(tmp_path / "fakes-only", progress=False)
     jobs, _ = plan_forgeries(root, ForgeConfig(splits=("test",)))
     assert {j.identity.split for j in jobs} == {"test"}
+
+
+# --------------------------------------------------------------------------- footage
+
+
+def test_footage_cuts_clips_at_one_size_and_offline_is_one_clear_error(tmp_path, monkeypatch):
+    from ttdf import footage
+    video = tmp_path / "in" / "vtest.avi"
+    encode_video(video.with_suffix(".mp4"), _scene(3, frames=30, size=(80, 40)), fps=10, crf=0)
+    video.with_suffix(".mp4").rename(video)
+    clips = footage.cut_clips(video, clips=5, frames=8, size=(32, 24))
+    assert len(clips) == 3 and all(c.shape == (8, 24, 32, 3) for c in clips)
+    records = footage.add_footage([video], tmp_path / "root", frames=8, progress=False)
+    assert {r.split for r in records} == {"train"} and {r.width for r in records} == {256}
+    assert len(forge_dataset(tmp_path / "root", ForgeConfig(methods=("forge-flicker",)), progress=False).written) == 6
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+    monkeypatch.setattr(footage.subprocess, "run", offline)
+    with pytest.raises(TTDFError, match="pass --from DIR"):
+        footage.fetch_samples(tmp_path / "empty")

