@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "another size are listed and skipped. Run `ttdf index` first; `ttdf compress` then makes c23/c40.")
     parser.add_argument("--methods", nargs="+", choices=families, default=None, metavar="M",
                         help=f"forge families (default: all of {', '.join(families)})")
-    parser.add_argument("--configs", nargs="+", choices=taxonomy.configs, default=None, metavar="C",
+    parser.add_argument("--configs", nargs="+", choices=taxonomy.config_choices, default=None, metavar="C",
                         help=f"configurations (default: all of {', '.join(taxonomy.configs)})")
     parser.add_argument("--split", nargs="+", choices=taxonomy.splits, default=[], metavar="S",
                         help="forge the sources of these splits only (default: all)")
@@ -40,10 +40,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_run)
 
 
+def _canonical(configs: list[str] | None) -> tuple[str, ...] | None:
+    taxonomy = load_taxonomy()
+    return tuple(dict.fromkeys(taxonomy.canonical_config(c) for c in configs)) if configs else None
+
+
 def _run(args: argparse.Namespace) -> int:
     config = ForgeConfig(seed=args.seed, strength=args.strength, min_frames=args.min_frames,
                          methods=tuple(args.methods) if args.methods else None,
-                         configs=tuple(args.configs) if args.configs else None, splits=tuple(args.split))
+                         configs=_canonical(args.configs), splits=tuple(args.split))
     if args.preview:
         print(f"preview: {write_preview(args.root, args.preview, config)}")
         return 0
