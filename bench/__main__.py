@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): throughput of every stage, side by side with the bare alternative.
 
-Stages run in order (decode, flow, compress, index, train, gpu, extrapolate) on data synthesised into a
+Stages run in order (decode, flow, compress, forge, index, train, gpu, extrapolate) on data synthesised into a
 temporary folder; each measurement runs in its own forked process. Results: a Markdown table on
 stdout and in ``<out>/bench.md``, everything in ``<out>/bench.json``. Exit code 1 when a row failed.
 """
@@ -19,7 +19,7 @@ from bench.common import Row, by_id, current_rss_mb, run_isolated
 
 # NOTE: stage modules (torch, timm, ...) are imported in main(), not here: worker pools started with "spawn"
 # re-import this module in every worker, which must stay cheap to start.
-STAGE_NAMES = ("decode", "flow", "compress", "index", "train", "gpu", "extrapolate")
+STAGE_NAMES = ("decode", "flow", "compress", "forge", "index", "train", "gpu", "extrapolate")
 
 
 def stages() -> dict[str, ModuleType]:

@@ -19,7 +19,7 @@ def _commands(parser) -> list[str]:
 
 
 def test_every_command_is_registered():
-    assert _commands(ttdf_parser()) == sorted(["synth", "download", "import", "index", "ls", "stats", "verify",
+    assert _commands(ttdf_parser()) == sorted(["synth", "forge", "download", "import", "index", "ls", "stats", "verify",
                                                "compress"])
     assert _commands(tofnet_parser()) == sorted(TOFNET_MODULES)
 

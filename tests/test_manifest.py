@@ -20,7 +20,7 @@ def test_taxonomy_defaults_fit_published_totals():
     taxonomy = load_taxonomy()
     totals = taxonomy.published_totals
     # 340 sources x methods x configs x compression versions = published forged videos
-    assert totals["source_videos"] * len(taxonomy.methods) * len(taxonomy.configs) * len(taxonomy.compressions) \
+    assert totals["source_videos"] * len(taxonomy.methods_of("paper")) * len(taxonomy.configs) * len(taxonomy.compressions) \
         == totals["fake_videos"] == 6120
     assert taxonomy.compression_for_crf(23) == "c23" and taxonomy.compression_for_crf(30) == "crf30"
     assert taxonomy.crf_for("c40") == 40 and taxonomy.crf_for("crf18") == 18 and taxonomy.crf_for("raw") is None

@@ -27,7 +27,7 @@ def write_tiny_dataset(root: Path, *, sources: int = 3, frames: int = 6, size: t
     """
     taxonomy = load_taxonomy()
     rng = np.random.default_rng(seed)
-    methods = methods or taxonomy.methods
+    methods = methods or taxonomy.methods_of("paper")
     configs = configs or taxonomy.configs
     records = []
     for i in range(sources):

@@ -15,6 +15,7 @@ from tofnet.evaluate import EvalOptions, evaluate_checkpoint
 from tofnet.report import summary_table
 from tofnet.train import TrainConfig, train
 from ttdf.fsutil import atomic_write_text
+from ttdf.index import VideoIndex
 from ttdf.records import VideoFilter
 from ttdf.taxonomy import load_taxonomy
 
@@ -46,13 +47,20 @@ def _run(base: TrainConfig, name: str, test_filter: VideoFilter, *, title: str, 
 
 
 def leave_one_method_out(base: TrainConfig, methods: tuple[str, ...] = ()) -> dict[str, dict]:
-    methods = methods or base.methods()
+    methods = methods or _methods_with_videos(base)
     results = {}
     for method in methods:
         test = VideoFilter(methods=(method,), configs=base.configs, compressions=base.compressions, splits=("test",))
         results[method] = _run(base, f"method-{method}", test, title=f"Held-out method: {method}",
                                holdout_methods=(method,), train_methods=tuple(m for m in methods if m != method))
     return results
+
+
+def _methods_with_videos(base: TrainConfig) -> tuple[str, ...]:
+    """The chosen methods that have fakes in the root: the taxonomy also lists ones a root may lack (forge)."""
+    with VideoIndex.open(base.root) as index:
+        present = {v.record.method for v in index.query(VideoFilter(labels=("fake",)))}
+    return tuple(m for m in base.methods() if m in present)
 
 
 def held_out_config(base: TrainConfig) -> dict[str, dict]:

@@ -82,7 +82,7 @@ def _looks_full(taxonomy: Taxonomy, groups: dict[tuple, int], fake_videos: int, 
     expected = published.get("fake_videos")
     if not expected:
         return False
-    complete = all(groups.get((m, c, q)) for m in taxonomy.methods for c in taxonomy.configs
+    complete = all(groups.get((m, c, q)) for m in taxonomy.methods_of("paper") for c in taxonomy.configs
                    for q in taxonomy.compressions)
     return complete and fake_videos >= _FULL_FRACTION * expected
 

@@ -9,9 +9,7 @@ frame is drawn from the same distribution as a real one.
 """
 from __future__ import annotations
 
-import json
 import multiprocessing
-import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -22,16 +20,14 @@ from tqdm.auto import tqdm
 
 from ttdf import synth_render as sr
 from ttdf.errors import TTDFError
-from ttdf.fsutil import atomic_write_text, sha256_file
+from ttdf.generate import Registry, check_stamp, cross_partner, make_rng, seed_sequence, write_video
 from ttdf.manifest import merge_into_manifest
 from ttdf.records import VideoRecord, relative_path
 from ttdf.taxonomy import Taxonomy, load_taxonomy
-from ttdf.video import encode_video, probe_video
 
 SYNTH_VERSION = 1  # bump when the rendering changes, so old roots are not silently mixed with new videos
 STAMP_FILE = ".ttdf/synth.json"
 COMPRESSION = "raw"
-PRESET = "veryfast"  # lossless at crf 0 whatever the preset; only the file size changes
 MATCH, MISMATCH = "match", "mismatch"  # TT-DF's generative configurations: pose from the same / another video
 # Seeds hash the configuration's name; the names from before the rename keep every video byte-identical.
 _SEED_TAG = {MATCH: "same", MISMATCH: "cross"}
@@ -74,7 +70,7 @@ class SynthConfig:
             unknown = [v for v in chosen or () if v not in known]
             if unknown:
                 raise TTDFError(f"synth: unknown {name}(s) {unknown}; choose from {list(known)}")
-        for method in self.methods or taxonomy.methods:
+        for method in self.methods or taxonomy.methods_of("paper"):
             _artefact(method)
         return self
 
@@ -88,23 +84,13 @@ class SynthConfig:
 # --------------------------------------------------------------------------- forgery artefacts
 
 ArtefactFn = Callable[[sr.Track, sr.Appearance, np.random.Generator, float], None]
-ARTEFACTS: dict[str, ArtefactFn] = {}
-
-
-def register_artefact(method: str) -> Callable[[ArtefactFn], ArtefactFn]:
-    """Register the function that adds ``method``'s dominant artefact to a fake's :class:`Track`."""
-    def decorator(fn: ArtefactFn) -> ArtefactFn:
-        ARTEFACTS[method] = fn
-        return fn
-    return decorator
+ARTEFACTS = Registry("artefact", "ttdf/synth.py with @register_artefact")
+# Adds ``method``'s dominant artefact to a fake's :class:`Track`.
+register_artefact: Callable[[str], Callable[[ArtefactFn], ArtefactFn]] = ARTEFACTS.register
 
 
 def _artefact(method: str) -> ArtefactFn:
-    try:
-        return ARTEFACTS[method]
-    except KeyError:
-        raise TTDFError(f"synth: method {method!r} has no registered artefact; add one with "
-                        f"@register_artefact({method!r}) in ttdf/synth.py, or pass --methods without it") from None
+    return ARTEFACTS.lookup(method, "synth")
 
 
 def _rerender(track: sr.Track, app: sr.Appearance, rng: np.random.Generator, s: float) -> None:
@@ -190,18 +176,11 @@ def source_splits(config: SynthConfig, taxonomy: Taxonomy | None = None) -> tupl
         while counts[i] < floor and fractions[i] > 0:
             counts[int(np.argmax(counts))] -= 1
             counts[i] += 1
-    order = np.random.default_rng(_seed(config.seed, "splits")).permutation(n)
+    order = np.random.default_rng(seed_sequence(config.seed, "splits")).permutation(n)
     splits = [""] * n
     for position, source in enumerate(order):
         splits[source] = names[int(np.searchsorted(np.cumsum(counts), position, side="right"))]
     return tuple(splits)
-
-
-def cross_partner(index: int, splits: tuple[str, ...]) -> int | None:
-    """The next source of the same split (cyclic), or None when the split has only this one."""
-    members = [i for i, split in enumerate(splits) if split == splits[index]]
-    partner = members[(members.index(index) + 1) % len(members)]
-    return None if partner == index else partner
 
 
 def plan_videos(config: SynthConfig = SynthConfig(), taxonomy: Taxonomy | None = None) -> list[VideoRecord]:
@@ -215,7 +194,7 @@ def _plan(config: SynthConfig, taxonomy: Taxonomy) -> list[_Job]:
     jobs = []
     for i, split in enumerate(splits):
         jobs.append(_job(taxonomy, split, i, i, "real", None, None))
-        for method in config.methods or taxonomy.methods:
+        for method in config.methods or taxonomy.methods_of("paper"):
             for kind in dict.fromkeys(taxonomy.canonical_config(c) for c in config.configs or taxonomy.configs):
                 pose = i if kind == MATCH else cross_partner(i, splits)
                 if pose is not None:  # a lone source in its split has no mismatch partner: skipped
@@ -233,21 +212,15 @@ def _job(taxonomy: Taxonomy, split: str, identity: int, pose: int, label: str, m
 # --------------------------------------------------------------------------- rendering
 
 
-def _seed(seed: int, *parts: str | int) -> np.random.SeedSequence:
-    """Independent, order-free streams: names are hashed, so adding a method changes no other video."""
-    return np.random.SeedSequence([seed % 2**64] + [zlib.crc32(p.encode()) if isinstance(p, str) else p
-                                                        for p in parts])
-
-
 def build_scene(config: SynthConfig, identity: int, pose: int, method: str | None = None,
                 kind: str | None = None) -> tuple[sr.Appearance, sr.Track]:
     """Identity ``identity`` dancing the dance of ``pose``, with ``method``'s artefacts when given."""
-    app = sr.make_appearance(_rng(config.seed, "identity", identity), config.width, config.height)
-    motion = sr.make_motion(_rng(config.seed, "motion", pose), config.frames, config.fps)
+    app = sr.make_appearance(make_rng(config.seed, "identity", identity), config.width, config.height)
+    motion = sr.make_motion(make_rng(config.seed, "motion", pose), config.frames, config.fps)
     track = sr.Track.from_motion(motion, config.fps)
     if method is not None:
         artefact = _artefact(method)
-        rng = _rng(config.seed, "artefact", *_video_tag(identity, pose, method, kind))
+        rng = make_rng(config.seed, "artefact", *_video_tag(identity, pose, method, kind))
         _rerender(track, app, rng, config.artifact_strength)
         artefact(track, app, rng, config.artifact_strength)
     return app, track
@@ -257,7 +230,7 @@ def render_video(config: SynthConfig, identity: int, pose: int, method: str | No
                  kind: str | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(RGB uint8 frame, person alpha) of one video (real when ``method`` is None): what gets encoded."""
     app, track = build_scene(config, identity, pose, method, kind)
-    sensor = _rng(config.seed, "sensor", *_video_tag(identity, pose, method, kind))
+    sensor = make_rng(config.seed, "sensor", *_video_tag(identity, pose, method, kind))
     return sr.render(app, track, config.width, config.height, sensor)
 
 
@@ -266,19 +239,12 @@ def _video_tag(identity: int, pose: int, method: str | None, kind: str | None) -
     return ("real", identity) if method is None else ("fake", identity, pose, method, kind)
 
 
-def _rng(seed: int, *parts: str | int) -> np.random.Generator:
-    return np.random.default_rng(_seed(seed, *parts))
-
-
 def _run_job(root: str, config: SynthConfig, job: _Job) -> VideoRecord:
     """Write one video unless it exists (atomic writes: an existing file is complete)."""
-    target = Path(root) / job.record.path
-    if not target.exists():
-        frames = render_video(config, job.identity, job.pose, job.record.method, job.record.config)
-        encode_video(target, (frame for frame, _ in frames), fps=config.fps, crf=config.crf, preset=PRESET, threads=1)
-    info = probe_video(target)
-    return job.record.with_(frames=info.frames, fps=config.fps, width=info.width, height=info.height,
-                            sha256=sha256_file(target))
+    def frames() -> Iterator[np.ndarray]:
+        return (frame for frame, _ in render_video(config, job.identity, job.pose, job.record.method,
+                                                   job.record.config))
+    return write_video(Path(root), job.record, frames, fps=config.fps, crf=config.crf)
 
 
 def synthesize(root: str | Path, config: SynthConfig = SynthConfig(), *, workers: int = 1,
@@ -320,21 +286,7 @@ def synthesize(root: str | Path, config: SynthConfig = SynthConfig(), *, workers
 
 def _check_stamp(root: Path, config: SynthConfig) -> None:
     """Refuse to resume into a root synthesised with other content options (videos would mix)."""
-    stamp = root / STAMP_FILE
-    key = config.content_key()
-    if stamp.exists():
-        try:
-            previous = json.loads(stamp.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise TTDFError(f"{stamp}: unreadable synth stamp ({exc}); delete it if the videos under {root} "
-                            "came from the same options") from exc
-        if previous != key:
-            changed = sorted(k for k in set(key) | set(previous) if key.get(k) != previous.get(k))
-            was = ", ".join(f"{k} was {previous.get(k)!r}, now {key.get(k)!r}" for k in changed)
-            raise TTDFError(f"{stamp}: {root} was synthesised with other options ({was}); rerun with the old "
-                            "options, use another --root, or delete the root")
-    else:
-        atomic_write_text(stamp, json.dumps(key, indent=2, sort_keys=True) + "\n")
+    check_stamp(root, STAMP_FILE, config.content_key(), "synth")
 
 
 __all__ = ["ARTEFACTS", "MATCH", "MISMATCH", "SynthConfig", "build_scene", "cross_partner", "plan_videos", "register_artefact",

@@ -16,6 +16,8 @@ from ttdf.errors import TaxonomyError
 from ttdf.fsutil import atomic_write_text
 
 DEFAULT_TAXONOMY = Path(__file__).resolve().parent.parent / "manifests" / "taxonomy.json"
+PAPER_FAMILY = "paper"  # methods without a "family" tag: the animators of the TT-DF paper
+IMPORTED_FAMILY = "imported"  # methods a dataset registered itself (`ttdf import --method NAME`)
 _CRF_NAME = re.compile(r"^crf(\d{1,2})$")
 _METHOD_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 EXTENSION_FILE = ".ttdf/taxonomy.json"  # below a dataset root: the methods that dataset added
@@ -52,6 +54,7 @@ class Taxonomy:
     published_totals: dict[str, int] = field(default_factory=dict)
     display: dict[str, str] = field(default_factory=dict)
     config_aliases: dict[str, str] = field(default_factory=dict)   # old name -> canonical (``same`` -> ``match``)
+    method_families: dict[str, str] = field(default_factory=dict)  # method -> "paper" (TT-DF's own) or its tag
 
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "taxonomy") -> "Taxonomy":
@@ -76,6 +79,7 @@ class Taxonomy:
                 published_totals=dict(data.get("published_totals", {})),
                 display={k: v.get("display", k) for k, v in {**methods, **configs}.items()},
                 config_aliases={str(k): str(v) for k, v in data.get("config_aliases", {}).items()},
+                method_families={k: str(v.get("family", PAPER_FAMILY)) for k, v in methods.items()},
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise TaxonomyError(f"{source}: malformed taxonomy ({exc!r}); restore it from git") from exc
@@ -101,7 +105,12 @@ class Taxonomy:
         added = {m: d for m, d in methods.items() if m not in self.methods}
         if not added:
             return self
-        return replace(self, methods=(*self.methods, *added), display={**self.display, **added})
+        return replace(self, methods=(*self.methods, *added), display={**self.display, **added},
+                       method_families={**self.method_families, **{m: IMPORTED_FAMILY for m in added}})
+
+    def methods_of(self, family: str = "paper") -> tuple[str, ...]:
+        """The methods of one family: ``paper`` (TT-DF's animators), ``forge`` (``ttdf forge``'s families)."""
+        return tuple(m for m in self.methods if self.method_families.get(m, PAPER_FAMILY) == family)
 
     def is_compression(self, name: str) -> bool:
         return name in self.compressions or bool(_CRF_NAME.match(name))

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from ttdf.cli.options import build_cli, run_command
 
 DESCRIPTION = ("TT-DF dataset manager: download, import, index, verify, compress, summarise and "
-               "synthesise TT-DF-shaped datasets.")
-COMMAND_MODULES = ("synth", "download", "importing", "index", "query", "verify", "compress")
+               "synthesise or forge TT-DF-shaped datasets.")
+COMMAND_MODULES = ("synth", "forge", "download", "importing", "index", "query", "verify", "compress")
 
 
 def build_parser() -> argparse.ArgumentParser:

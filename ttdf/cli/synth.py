@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              f"(default: {_DEFAULT.height}x{_DEFAULT.width})")
     parser.add_argument("--seed", type=int, default=_DEFAULT.seed, help="random seed (default: %(default)s)")
     parser.add_argument("--methods", nargs="+", choices=taxonomy.methods, default=None, metavar="M",
-                        help=f"forgery methods (default: all of {', '.join(taxonomy.methods)})")
+                        help=f"forgery methods (default: all of {', '.join(taxonomy.methods_of('paper'))})")
     parser.add_argument("--configs", nargs="+", choices=taxonomy.config_choices, default=None, metavar="C",
                         help=f"generative configurations (default: all of {', '.join(taxonomy.configs)})")
     parser.add_argument("--artifact-strength", type=_non_negative_float, default=_DEFAULT.artifact_strength,

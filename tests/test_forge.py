@@ -1,0 +1,246 @@
+"""``ttdf forge``: families on real-looking pixels, the dataset run, resume, bad inputs and the CLI."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from ttdf.cli import main as ttdf_main
+from ttdf.compress import compress_dataset
+from ttdf.errors import TTDFError
+from ttdf.forge import ForgeConfig, forge_dataset, forge_frames, plan_forgeries, write_preview
+from ttdf.forge_families import FAMILIES, Clip, apply_family, backward_flows, motion_mask
+from ttdf.generate import self_config
+from ttdf.index import VideoIndex, index_dataset
+from ttdf.manifest import merge_into_manifest, read_manifest
+from ttdf.records import VideoFilter, VideoRecord, relative_path
+from ttdf.taxonomy import load_taxonomy
+from ttdf.video import encode_video, iter_frames
+
+TAXONOMY = load_taxonomy()
+FORGE_METHODS = TAXONOMY.methods_of("forge")
+MATCH, MISMATCH = self_config(TAXONOMY)
+W, H = 64, 48
+
+
+def _scene(seed: int, frames: int = 12, size: tuple[int, int] = (W, H)) -> np.ndarray:
+    """Real-looking frames: a smooth noise backdrop and a textured blob (the "body") walking across it."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    coarse = rng.integers(40, 215, (height // 4 + 1, width // 4 + 1, 3)).astype(np.float32)
+    backdrop = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    backdrop += rng.normal(0, 6, backdrop.shape)
+    body = rng.integers(0, 256, (16, 12, 3)).astype(np.float32)
+    body = cv2.resize(body, (24, 32), interpolation=cv2.INTER_NEAREST)  # stripes and checks: fine detail
+    out = []
+    speed = rng.uniform(1.5, 2.5)
+    for t in range(frames):
+        frame = backdrop.copy()
+        x, y = int(4 + speed * t) % (width - 24), (height - 32) // 2 + int(2 * np.sin(t / 2))
+        frame[y:y + 32, x:x + 24] = body
+        out.append(np.clip(frame + rng.normal(0, 1.0, frame.shape), 0, 255).astype(np.uint8))
+    return np.stack(out)
+
+
+def _clip(seed: int = 0) -> Clip:
+    frames = _scene(seed)
+    return Clip(base=frames.astype(np.float32), reference=frames[0].astype(np.float32), flow=backward_flows(frames))
+
+
+def _highpass_energy(frames: np.ndarray, still: np.ndarray) -> float:
+    """Mean high-frequency change between frames where nothing moves in the source."""
+    diffs = np.diff(frames.astype(np.float32), axis=0)
+    return float(np.mean([np.abs(d - cv2.GaussianBlur(d, (0, 0), 1.5))[s].mean() for d, s in zip(diffs, still)]))
+
+
+# --------------------------------------------------------------------------- families
+
+
+def test_every_forge_method_has_a_documented_family():
+    assert set(FORGE_METHODS) == set(FAMILIES) and len(FAMILIES) >= 3
+    for fn in FAMILIES.values():
+        assert fn.__doc__ and len(fn.__doc__.split()) > 15
+    with pytest.raises(TTDFError, match="registered twice"):
+        FAMILIES.register("forge-flicker")(lambda *a: None)
+
+
+@pytest.mark.parametrize("method", FORGE_METHODS)
+def test_family_is_deterministic_by_seed_and_zero_strength_is_identity(method):
+    clip = _clip()
+    first = apply_family(method, clip, np.random.default_rng(0), 1.0)
+    assert np.array_equal(first, apply_family(method, clip, np.random.default_rng(0), 1.0))
+    assert not np.array_equal(first, apply_family(method, clip, np.random.default_rng(1), 1.0))
+    assert np.array_equal(apply_family(method, clip, np.random.default_rng(0), 0.0), np.rint(clip.base).astype(np.uint8))
+    assert first.shape == clip.base.shape and first.dtype == np.uint8
+    assert np.abs(first.astype(float) - clip.base).mean() > 0.3  # it changes the video measurably
+
+
+def test_flicker_raises_frame_to_frame_high_frequency_energy():
+    clip = _clip()
+    still = np.stack([motion_mask(f) < 1e-3 for f in clip.flow[1:]])
+    out = apply_family("forge-flicker", clip, np.random.default_rng(0), 1.0)
+    assert _highpass_energy(out, still) > 1.5 * _highpass_energy(clip.base, still)
+    # texture sticking changes what moves, not the still detail: no boiling there
+    stick = apply_family("forge-texture-stick", clip, np.random.default_rng(0), 1.0)
+    assert _highpass_energy(stick, still) < 1.1 * _highpass_energy(clip.base, still)
+
+
+def test_texture_stick_keeps_the_reference_detail_where_the_body_moved():
+    clip = _clip()
+    out = apply_family("forge-texture-stick", clip, np.random.default_rng(0), 1.0).astype(np.float32)
+    t = clip.frames - 1
+    moving = motion_mask(clip.flow[t]) > 0.3
+    high = lambda f: f - cv2.GaussianBlur(f, (0, 0), 2.0)  # noqa: E731
+    to_ref_out = np.abs(high(out[t]) - high(clip.reference))[moving].mean()
+    to_ref_src = np.abs(high(clip.base[t]) - high(clip.reference))[moving].mean()
+    assert to_ref_out < 0.7 * to_ref_src
+    static = motion_mask(clip.flow[t]) < 1e-3
+    assert np.abs(out[t] - clip.base[t])[static].mean() < 0.5  # still background is left alone
+
+
+def test_smear_blurs_fast_parts_and_keeps_still_ones():
+    clip = _clip()
+    out = apply_family("forge-smear", clip, np.random.default_rng(0), 1.0).astype(np.float32)
+    sharp = lambda f: np.abs(cv2.Laplacian(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), cv2.CV_32F))  # noqa: E731
+    lost, static_change = [], []
+    for t in range(1, clip.frames):
+        magnitude = np.linalg.norm(clip.flow[t], axis=-1)
+        fast = magnitude > max(0.5, 0.8 * magnitude.max())
+        if fast.sum() > 10:
+            lost.append(sharp(out[t])[fast].mean() / sharp(clip.base[t])[fast].mean())
+        static_change.append(np.abs(out[t] - clip.base[t])[motion_mask(clip.flow[t]) < 1e-3].mean())
+    assert lost and np.median(lost) < 0.8
+    assert np.mean(static_change) < 1.0
+
+
+def test_background_warp_moves_the_still_background():
+    clip = _clip()
+    out = apply_family("forge-bg-warp", clip, np.random.default_rng(0), 1.0)
+    flows = backward_flows(out)
+    still = np.stack([np.linalg.norm(f, axis=-1) < 0.05 for f in clip.flow[1:]])  # source background: no motion
+    source_motion = np.linalg.norm(clip.flow[1:], axis=-1)[still].mean()
+    forged_motion = np.linalg.norm(flows[1:], axis=-1)[still].mean()
+    assert forged_motion > source_motion + 0.05
+    assert np.abs(out.astype(np.float32) - clip.base)[1:][still].mean() > 1.0  # re-painted / warped
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+def _add_real(root, name: str, split: str, frames: np.ndarray) -> VideoRecord:
+    where = dict(label="real", method=None, config=None, split=split, compression="raw", identity_id=name,
+                 pose_id=name)
+    record = VideoRecord(path=relative_path(TAXONOMY, **where), **where)
+    encode_video(root / record.path, frames, fps=10, crf=0, threads=1)
+    return record
+
+
+@pytest.fixture
+def root(tmp_path):
+    records = [_add_real(tmp_path, f"src{i}", split, _scene(i)) for i, split in
+               enumerate(["train", "train", "train", "test", "test"])]
+    records.append(_add_real(tmp_path, "short", "train", _scene(9, frames=4)))
+    records.append(_add_real(tmp_path, "tall", "test", _scene(8, size=(48, 64))))
+    merge_into_manifest(tmp_path, records)
+    garbage = tmp_path / "real/raw/val/broken.mp4"
+    garbage.parent.mkdir(parents=True)
+    garbage.write_bytes(np.random.default_rng(0).bytes(3000))
+    index_dataset(tmp_path, progress=False)
+    return tmp_path
+
+
+def test_forge_writes_both_configurations_with_the_right_ids_and_lists_bad_sources(root):
+    report = forge_dataset(root, ForgeConfig(), progress=False)
+    bad = dict(report.bad_sources)
+    assert "too short" in bad["real/raw/train/short.mp4"]
+    assert "other size: 48x64" in bad["real/raw/test/tall.mp4"]
+    assert "unreadable" in bad["real/raw/val/broken.mp4"]
+    assert not report.failed
+    assert len(report.written) == 5 * 2 * len(FORGE_METHODS)
+    rows = {r.path: r for r in read_manifest(root / "manifest.csv") if r.is_fake}
+    assert set(rows) == set(report.written)
+    split_of = {f"src{i}": s for i, s in enumerate(["train", "train", "train", "test", "test"])}
+    for record in rows.values():
+        assert record.method in FORGE_METHODS and record.sha256 and record.frames == 12
+        assert (record.identity_id == record.pose_id) == (record.config == MATCH)
+        assert split_of[record.pose_id] == split_of[record.identity_id] == record.split
+    frames = list(iter_frames(root / next(iter(rows))))
+    assert len(frames) == 12 and frames[0].shape == (H, W, 3)
+    with VideoIndex.open(root) as index:
+        assert len(index.query(VideoFilter(methods=("forge-smear",), labels=("fake",)))) == 10
+
+
+def test_forge_is_deterministic_and_resumes_only_what_is_missing(root, tmp_path_factory):
+    forge_dataset(root, ForgeConfig(methods=("forge-flicker", "forge-smear")), progress=False)
+    outputs = sorted(p for p in (root / "fake").rglob("*.mp4"))
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in outputs}
+    lost = [outputs[0], outputs[5]]
+    for path in lost:
+        path.unlink()
+    report = forge_dataset(root, ForgeConfig(methods=("forge-flicker", "forge-smear")), progress=False)
+    assert sorted(root / p for p in report.written) == sorted(lost)
+    assert len(report.skipped) == len(outputs) - 2
+    for path, (mtime, data) in before.items():
+        assert path.read_bytes() == data  # same seed: the rewritten ones are byte-identical
+        if path not in lost:
+            assert path.stat().st_mtime_ns == mtime
+    with pytest.raises(TTDFError, match="seed was 0, now 1"):
+        forge_dataset(root, ForgeConfig(seed=1), progress=False)
+
+
+def test_forged_videos_compress_and_filter_like_any_video(root, capsys):
+    forge_dataset(root, ForgeConfig(methods=("forge-bg-warp",), configs=(MISMATCH,)), progress=False)
+    report = compress_dataset(root, [40], filt=VideoFilter(methods=("forge-bg-warp",), labels=("fake",)),
+                              progress=False)
+    assert len(report.written) == 5 and not report.failed
+    assert ttdf_main(["ls", "--root", str(root), "--method", "forge-bg-warp", "--compression", "c40"]) == 0
+    assert capsys.readouterr().out.count("forge-bg-warp") >= 5
+
+
+def test_frames_differ_between_videos_and_seeds():
+    clip = _clip()
+    a = forge_frames(clip, "forge-flicker", seed=0, strength=1.0, tag=(MATCH, "a", "a"))
+    assert np.array_equal(a, forge_frames(clip, "forge-flicker", seed=0, strength=1.0, tag=(MATCH, "a", "a")))
+    assert not np.array_equal(a, forge_frames(clip, "forge-flicker", seed=0, strength=1.0, tag=(MATCH, "b", "b")))
+
+
+def test_preview_and_cli_validation(root, tmp_path, capsys):
+    out = tmp_path / "sheet.png"
+    write_preview(root, out, ForgeConfig(methods=("forge-flicker", "forge-smear")), columns=3, tile_width=64)
+    sheet = cv2.imread(str(out))
+    assert sheet.shape[1] == 3 * 64 and sheet.shape[0] > 5 * 48  # real row + 2 families x 2 configurations
+    for argv in (["--strength", "-1"], ["--methods", "magicanimate"], ["--min-frames", "0"], ["--configs", "both"]):
+        with pytest.raises(SystemExit):
+            ttdf_main(["forge", "--root", str(root), *argv])
+    with pytest.raises(TTDFError, match="min_frames"):
+        ForgeConfig(min_frames=1).validate(TAXONOMY)
+    capsys.readouterr()
+    assert ttdf_main(["forge", "--root", str(tmp_path / "empty"), "--no-progress"]) != 0
+    assert "run `ttdf index" in capsys.readouterr().err  # one line naming the fix, no traceback
+    (tmp_path / "fakes-only").mkdir()
+    index_dataset(tmp_path / "fakes-only", progress=False)
+    with pytest.raises(TTDFError, match="no indexed raw real videos"):
+        forge_dataset(tmp_path / "fakes-only", progress=False)
+    jobs, _ = plan_forgeries(root, ForgeConfig(splits=("test",)))
+    assert {j.identity.split for j in jobs} == {"test"}
+
+
+# --------------------------------------------------------------------------- footage
+
+
+def test_footage_cuts_clips_at_one_size_and_offline_is_one_clear_error(tmp_path, monkeypatch):
+    from ttdf import footage
+    video = tmp_path / "in" / "vtest.avi"
+    encode_video(video.with_suffix(".mp4"), _scene(3, frames=30, size=(80, 40)), fps=10, crf=0)
+    video.with_suffix(".mp4").rename(video)
+    clips = footage.cut_clips(video, clips=5, frames=8, size=(32, 24))
+    assert len(clips) == 3 and all(c.shape == (8, 24, 32, 3) for c in clips)
+    records = footage.add_footage([video], tmp_path / "root", frames=8, progress=False)
+    assert {r.split for r in records} == {"train"} and {r.width for r in records} == {256}
+    assert len(forge_dataset(tmp_path / "root", ForgeConfig(methods=("forge-flicker",)), progress=False).written) == 6
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+    monkeypatch.setattr(footage.subprocess, "run", offline)
+    with pytest.raises(TTDFError, match="pass --from DIR"):
+        footage.fetch_samples(tmp_path / "empty")

@@ -1,0 +1,301 @@
+"""``ttdf forge``: TT-DF-shaped forgeries of a root's own real videos, on a CPU.
+
+For every indexed raw real video (a "source") and every forge family (see
+:mod:`ttdf.forge_families`), two fakes are written where the taxonomy puts that method:
+
+- self-reenactment (``match``): the source animated with its own motion: its frames, with the
+  family's failure mechanism driven by its own optical flow;
+- cross-reenactment (``mismatch``): the source's first frame (its appearance) warped along the
+  motion (DIS optical flow) of the next source of the same split, then the family on top.
+
+Outputs are deterministic in the seed, written atomically (a rerun writes only what is missing),
+added to ``manifest.csv`` and indexed, so ``ttdf compress`` makes their c23/c40 like any video.
+A source that is too short, unreadable or of another frame size is listed with the reason.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ttdf.errors import TTDFError
+from ttdf.forge_families import FAMILIES, Clip, animate, apply_family, backward_flows
+from ttdf.fsutil import atomic_path
+from ttdf.generate import check_stamp, cross_partner, make_rng, self_config, video_metadata, write_video
+from ttdf.index import IndexReport, IndexedVideo, VideoIndex, index_dataset
+from ttdf.manifest import merge_into_manifest, read_manifest
+from ttdf.parallel import WorkerCrash, run_parallel
+from ttdf.records import VideoFilter, VideoRecord, relative_path
+from ttdf.taxonomy import Taxonomy, load_taxonomy
+from ttdf.video import iter_frames
+
+FORGE_VERSION = 1  # bump when a family's output changes, so old roots are not silently mixed with new videos
+STAMP_FILE = ".ttdf/forge.json"
+SOURCE_COMPRESSION = "raw"
+FAMILY_TAG = "forge"
+
+
+@dataclass(frozen=True)
+class ForgeConfig:
+    seed: int = 0
+    strength: float = 1.0
+    methods: tuple[str, ...] | None = None  # default: every method the taxonomy tags "forge"
+    configs: tuple[str, ...] | None = None  # default: both configurations
+    splits: tuple[str, ...] = ()            # sources of these splits only (default: all)
+    min_frames: int = 8
+    crf: int = 0
+
+    def validate(self, taxonomy: Taxonomy) -> "ForgeConfig":
+        """Raise a :class:`TTDFError` naming the bad option; return self."""
+        if not 0 <= self.strength < float("inf"):
+            raise TTDFError(f"forge: strength must be a finite number >= 0 (got {self.strength})")
+        if self.min_frames < 2:
+            raise TTDFError(f"forge: min_frames must be >= 2 (got {self.min_frames}); motion needs two frames")
+        if not 0 <= self.crf <= 51:
+            raise TTDFError(f"forge: crf must be in 0..51 (got {self.crf})")
+        for name, chosen, known in (("method", self.methods, taxonomy.methods_of(FAMILY_TAG)),
+                                    ("config", self.configs, taxonomy.configs), ("split", self.splits, taxonomy.splits)):
+            unknown = [v for v in chosen or () if v not in known]
+            if unknown:
+                raise TTDFError(f"forge: unknown {name}(s) {unknown}; choose from {list(known)}")
+        for method in self.methods_in(taxonomy):
+            FAMILIES.lookup(method, "forge")
+        return self
+
+    def methods_in(self, taxonomy: Taxonomy) -> tuple[str, ...]:
+        return self.methods or taxonomy.methods_of(FAMILY_TAG)
+
+    def content_key(self) -> dict:
+        """The options that change a video's bytes (methods/configs/splits only choose which videos exist)."""
+        return dict(version=FORGE_VERSION, seed=self.seed, strength=self.strength, crf=self.crf)
+
+
+@dataclass
+class ForgeReport:
+    """Outputs written and already there, sources left out (with why) and outputs that failed."""
+
+    written: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    bad_sources: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    index: IndexReport | None = None
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One (identity, pose, configuration) pair: the motion is computed once for all its families."""
+
+    identity: VideoRecord
+    pose: VideoRecord
+    config: str
+    self_reenactment: bool
+    outputs: tuple[VideoRecord, ...]
+    size: tuple[int, int]
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def plan_forgeries(root: str | Path, config: ForgeConfig = ForgeConfig()) -> tuple[list[_Job], ForgeReport]:
+    """The jobs ``forge_dataset`` runs and a report listing the sources it leaves out, and why."""
+    taxonomy = load_taxonomy()
+    config.validate(taxonomy)
+    report = ForgeReport()
+    with VideoIndex.open(root) as index:
+        indexed = index.query(VideoFilter(labels=("real",), splits=config.splits), status=None)
+    indexed = sorted((v for v in indexed if v.record.compression == SOURCE_COMPRESSION),
+                     key=lambda v: (v.record.split, v.record.identity_id))
+    if not indexed:
+        raise TTDFError(f"{root}: no indexed raw real videos to forge; add some (`ttdf import`, `make footage`) "
+                        "and run `ttdf index` first")
+    sources, size = _usable_sources(indexed, config, report)
+    own, _ = self_config(taxonomy)
+    splits = tuple(s.split for s in sources)
+    jobs = []
+    for i, source in enumerate(sources):
+        for kind in config.configs or taxonomy.configs:
+            partner = i if kind == own else cross_partner(i, splits)
+            if partner is None:
+                report.notes.append(f"no {kind} forgeries of {source.path}: it is the only usable source of split "
+                                    f"{source.split!r}")
+                continue
+            pose = sources[partner]
+            outputs = tuple(_output(taxonomy, source, pose, method, kind) for method in config.methods_in(taxonomy))
+            jobs.append(_Job(source, pose, kind, kind == own, outputs, size))
+    return jobs, report
+
+
+def _usable_sources(indexed: list[IndexedVideo], config: ForgeConfig, report: ForgeReport
+                    ) -> tuple[list[VideoRecord], tuple[int, int]]:
+    """Sources that can be forged, and the one frame size they share (the most common one)."""
+    ok = [v.record for v in indexed if v.ok]
+    sizes = Counter((r.width, r.height) for r in ok if r.width and r.height)
+    size = sizes.most_common(1)[0][0] if sizes else (0, 0)
+    usable = []
+    for video in indexed:
+        record = video.record
+        if not video.ok:
+            report.bad_sources.append((record.path, f"unreadable: {video.error or video.status}; fix or delete it, "
+                                                    "then rerun `ttdf index`"))
+        elif (record.frames or 0) < config.min_frames:
+            report.bad_sources.append((record.path, f"too short: {record.frames} frames, forging needs at least "
+                                                    f"{config.min_frames} (--min-frames)"))
+        elif (record.width, record.height) != size:
+            report.bad_sources.append((record.path, f"other size: {record.width}x{record.height}, the other sources "
+                                                    f"are {size[0]}x{size[1]}; re-encode it at that size"))
+        else:
+            usable.append(record)
+    return usable, size
+
+
+def _output(taxonomy: Taxonomy, identity: VideoRecord, pose: VideoRecord, method: str, kind: str) -> VideoRecord:
+    where = dict(label="fake", method=method, config=kind, split=identity.split, compression=SOURCE_COMPRESSION,
+                 identity_id=identity.identity_id, pose_id=pose.identity_id)
+    return VideoRecord(path=relative_path(taxonomy, **where), **where)
+
+
+# --------------------------------------------------------------------------- forging
+
+
+def forge_clip(identity: np.ndarray, pose: np.ndarray, *, self_reenactment: bool) -> Clip:
+    """The animation every family starts from: identity's appearance moved by the pose video's motion."""
+    frames = min(len(identity), len(pose))
+    identity, pose = identity[:frames].astype(np.float32), pose[:frames]
+    flows = backward_flows(pose)
+    base = identity if self_reenactment else animate(identity[0], flows)
+    return Clip(base=base, reference=identity[0], flow=flows)
+
+
+def forge_frames(clip: Clip, method: str, *, seed: int, strength: float, tag: tuple[str, ...]) -> np.ndarray:
+    """uint8 (T, H, W, 3) frames of one forgery; ``tag`` names the video so every video has its own stream."""
+    return apply_family(method, clip, make_rng(seed, "forge", method, *tag), strength)
+
+
+def _read(record: VideoRecord, root: Path, size: tuple[int, int]) -> np.ndarray:
+    frames = np.stack(list(iter_frames(root / record.path)))
+    if (frames.shape[2], frames.shape[1]) != size:
+        raise TTDFError(f"{record.path}: decodes to {frames.shape[2]}x{frames.shape[1]}, not the indexed "
+                        f"{size[0]}x{size[1]}; rerun `ttdf index`")
+    return frames
+
+
+def _forge_job(item: tuple[str, _Job, ForgeConfig, tuple[str, ...]]) -> list[tuple[VideoRecord, str | None]]:
+    """Write one job's missing outputs (in a worker); failures come back as reasons, never raised."""
+    root, job, config, pending = item
+    root = Path(root)
+    try:
+        identity = _read(job.identity, root, job.size)
+        pose = identity if job.self_reenactment else _read(job.pose, root, job.size)
+        if min(len(identity), len(pose)) < config.min_frames:
+            raise TTDFError(f"decodes to {min(len(identity), len(pose))} frames, fewer than {config.min_frames}")
+        clip = forge_clip(identity, pose, self_reenactment=job.self_reenactment)
+    except (TTDFError, OSError, ValueError, cv2.error) as exc:
+        reason = getattr(exc, "reason", None) or str(exc)
+        return [(out, f"cannot read the sources ({reason[:300]})") for out in job.outputs if out.path in pending]
+    results = []
+    tag = (job.config, job.identity.identity_id, job.pose.identity_id)
+    for out in job.outputs:
+        if out.path not in pending:
+            continue
+        try:
+            frames = forge_frames(clip, out.method, seed=config.seed, strength=config.strength, tag=tag)
+            results.append((write_video(root, out, frames, fps=job.identity.fps or 25.0, crf=config.crf), None))
+        except (TTDFError, OSError, ValueError, cv2.error) as exc:
+            results.append((out, getattr(exc, "reason", None) or str(exc)))
+    return results
+
+
+def forge_dataset(root: str | Path, config: ForgeConfig = ForgeConfig(), *, workers: int = 1,
+                  progress: bool = True) -> ForgeReport:
+    """Forge every usable source of ``root``; register and index the outputs. Reruns write only what is missing."""
+    taxonomy = load_taxonomy()
+    root = Path(root)
+    manifest = root / taxonomy.layout.manifest
+    registered = {r.path for r in read_manifest(manifest, taxonomy)} if manifest.exists() else set()
+    jobs, report = plan_forgeries(root, config)
+    check_stamp(root, STAMP_FILE, config.content_key(), "forge")
+    items, done = [], []
+    for job in jobs:
+        pending = tuple(o.path for o in job.outputs if not (root / o.path).exists())
+        report.skipped += [o.path for o in job.outputs if o.path not in pending]
+        done += [o.with_(**video_metadata(root / o.path)) for o in job.outputs
+                 if o.path not in pending and o.path not in registered]  # finished by an interrupted run
+        if pending:
+            items.append((str(root), job, config, pending))
+    try:
+        with contextlib.closing(run_parallel(_forge_job, items, workers=workers, progress=progress, desc="forge",
+                                             unit="pair")) as results:
+            for (_, job, _, pending), outcome in results:
+                if isinstance(outcome, WorkerCrash):
+                    report.failed += [(path, outcome.reason) for path in pending]
+                    continue
+                for record, reason in outcome:
+                    if reason is None:
+                        report.written.append(record.path)
+                        done.append(record)
+                    else:
+                        report.failed.append((record.path, reason))
+    finally:  # also on Ctrl-C: register what is finished so a rerun only does the rest
+        merge_into_manifest(root, done, taxonomy=taxonomy)
+    report.written.sort()
+    report.failed.sort()
+    outputs = report.written + report.skipped
+    if outputs:
+        report.index = index_dataset(root, paths=outputs, workers=workers, progress=progress)
+    return report
+
+
+# --------------------------------------------------------------------------- preview
+
+
+def write_preview(root: str | Path, out: str | Path, config: ForgeConfig = ForgeConfig(), *, columns: int = 4,
+                  tile_width: int = 192) -> Path:
+    """A contact sheet (PNG): the first usable source, then each family in each configuration, ``columns`` frames."""
+    taxonomy = load_taxonomy()
+    root = Path(root)
+    jobs, _ = plan_forgeries(root, config)
+    if not jobs:
+        raise TTDFError(f"{root}: no usable source to preview; see `ttdf forge` for why sources were left out")
+    first = jobs[0].identity
+    rows: list[tuple[str, np.ndarray]] = []
+    for job in (j for j in jobs if j.identity == first):
+        identity = _read(job.identity, root, job.size)
+        pose = identity if job.self_reenactment else _read(job.pose, root, job.size)
+        clip = forge_clip(identity, pose, self_reenactment=job.self_reenactment)
+        picks = np.linspace(0, clip.frames - 1, columns).round().astype(int)
+        if not rows:
+            rows.append((f"real {first.identity_id}", identity[picks]))
+        tag = (job.config, job.identity.identity_id, job.pose.identity_id)
+        for method in config.methods_in(taxonomy):
+            frames = forge_frames(clip, method, seed=config.seed, strength=config.strength, tag=tag)
+            rows.append((f"{method} {job.config} (motion {job.pose.identity_id})", frames[picks]))
+    sheet = _contact_sheet(rows, tile_width)
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        ok, data = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise TTDFError(f"{out}: cannot encode the preview as PNG")
+        tmp.write_bytes(data.tobytes())
+    return out
+
+
+def _contact_sheet(rows: list[tuple[str, np.ndarray]], tile_width: int) -> np.ndarray:
+    height, width = rows[0][1].shape[1:3]
+    tile = (tile_width, max(2, round(height * tile_width / width)))
+    band = 18
+    lines = []
+    for label, frames in rows:
+        caption = np.full((band, tile[0] * len(frames), 3), 255, np.uint8)
+        cv2.putText(caption, label, (4, band - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        tiles = [cv2.resize(f, tile, interpolation=cv2.INTER_AREA) for f in frames]
+        lines += [caption, np.concatenate(tiles, axis=1)]
+    return np.concatenate(lines, axis=0)
+
+
+__all__ = ["FORGE_VERSION", "ForgeConfig", "ForgeReport", "forge_clip", "forge_dataset", "forge_frames",
+           "plan_forgeries", "write_preview"]
