@@ -6,22 +6,25 @@ atomically, so an existing output is complete: a rerun skips it and an interrupt
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+from av.video.frame import PictureType
 
-from ttdf.errors import TTDFError
-from ttdf.fsutil import sha256_file
+from ttdf.errors import TTDFError, VideoError
+from ttdf.fsutil import atomic_path, sha256_file
 from ttdf.manifest import merge_into_manifest
 from ttdf.index import IndexReport, VideoIndex, index_dataset
 from ttdf.manifest import read_manifest
 from ttdf.parallel import WorkerCrash, run_parallel
 from ttdf.records import VideoFilter, VideoRecord, relative_path
 from ttdf.taxonomy import Taxonomy, load_taxonomy
-from ttdf.video import DEFAULT_PRESET, encode_video, iter_frames, probe_video
+from ttdf.video import DEFAULT_PRESET, open_video, probe_video
 
 CRF_RANGE = range(0, 52)
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
@@ -77,10 +80,11 @@ def compress_dataset(root: str | Path, crfs: Sequence[int], *, filt: VideoFilter
             pending.append(job)
     done: list[VideoRecord] = []
     try:
-        items = [(str(root), job, preset) for job in pending]
+        threads = threads_per_worker(min(workers, len(pending)))
+        items = [(str(root), job, preset, threads) for job in pending]
         with contextlib.closing(run_parallel(_encode_job, items, workers=workers, progress=progress,
-                                             desc="compress")) as results:
-            for (_, job, _), outcome in results:
+                                             desc="compress", min_items_per_worker=1)) as results:
+            for (_, job, _, _), outcome in results:
                 result, reason = (None, outcome.reason) if isinstance(outcome, WorkerCrash) else outcome
                 if reason is not None:
                     report.failed.append((job.source.path, reason))
@@ -128,30 +132,72 @@ def _output_record(taxonomy: Taxonomy, source: VideoRecord, crf: int) -> VideoRe
                         sha256=None)
 
 
-def _encode_job(item: tuple[str, _Job, str]) -> tuple[dict | None, str | None]:
+def _encode_job(item: tuple[str, _Job, str, int]) -> tuple[dict | None, str | None]:
     """Encode one output (in a worker); a failure becomes a reason so one bad video never stops the batch."""
-    root, job, preset = item
+    root, job, preset, threads = item
     try:
-        return _compress_one(Path(root) / job.source.path, Path(root) / job.output.path, job.crf, preset), None
+        transcode(Path(root) / job.source.path, Path(root) / job.output.path, crf=job.crf, preset=preset,
+                  threads=threads)
+        return _metadata(Path(root) / job.output.path), None
     except TTDFError as exc:
         return None, getattr(exc, "reason", None) or str(exc)
     except (av.FFmpegError, OSError, ValueError, RuntimeError) as exc:
         return None, f"cannot re-encode at CRF {job.crf} ({type(exc).__name__}: {str(exc)[:200]})"
 
 
-def _compress_one(source: Path, output: Path, crf: int, preset: str) -> dict:
-    info = probe_video(source)
-    if not info.fps:
-        raise TTDFError(f"{source}: unknown frame rate; re-import it from a copy with timing information")
-    encode_video(output, _even_size(iter_frames(source)), fps=info.fps, crf=crf, preset=preset)
-    return _metadata(output)
+def transcode(source: str | Path, output: str | Path, *, crf: int, preset: str = DEFAULT_PRESET,
+              threads: int = 0) -> int:
+    """Re-encode ``source`` with libx264 at ``crf``, atomically; returns the frames written.
+
+    Decoded frames go straight to the encoder (converted only when they are not yuv420p, cropped only
+    when a side is odd), as the ffmpeg command line does: a round trip through RGB arrays cost a third
+    of the time. ``threads`` is for the decoder and for x264 alike; 0 lets both pick (ffmpeg's default).
+    """
+    source, output = Path(source), Path(output)
+    with open_video(source) as (container, stream):
+        rate = stream.average_rate or stream.guessed_rate
+        if not rate:
+            raise TTDFError(f"{source}: unknown frame rate; re-import it from a copy with timing information")
+        stream.thread_type, stream.codec_context.thread_count = "AUTO", threads
+        width, height = stream.codec_context.width, stream.codec_context.height
+        size = (width - width % 2, height - height % 2)  # yuv420p needs even sides (ffmpeg's trunc(iw/2)*2)
+        count = 0
+        with atomic_path(output) as tmp:
+            with av.open(str(tmp), mode="w") as out:
+                encoder = out.add_stream("libx264", rate=Fraction(rate).limit_denominator(1001))
+                encoder.width, encoder.height, encoder.pix_fmt = *size, "yuv420p"
+                encoder.options = {"crf": str(crf), "preset": preset, "threads": str(threads)}
+                time_base = Fraction(1) / encoder.average_rate
+                for frame in _decoded_frames(source, container, stream):
+                    out.mux(encoder.encode(_encoder_frame(frame, size, count, time_base)))
+                    count += 1
+                out.mux(encoder.encode())
+            if count == 0:
+                raise VideoError(source, "has no frames (truncated or empty stream)")
+    return count
 
 
-def _even_size(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-    """Drop a last odd row/column: libx264's yuv420p needs even sizes (as ffmpeg's usual ``trunc(iw/2)*2``)."""
-    for frame in frames:
-        height, width = frame.shape[:2]
-        yield frame[: height - height % 2, : width - width % 2]
+def _decoded_frames(source: Path, container: av.container.InputContainer, stream) -> Iterator[av.VideoFrame]:
+    try:
+        yield from container.decode(stream)
+    except (av.FFmpegError, OSError) as exc:
+        raise VideoError(source, f"stream is corrupt or truncated ({str(exc).splitlines()[0][:200]})") from exc
+
+
+def _encoder_frame(frame: av.VideoFrame, size: tuple[int, int], index: int, time_base: Fraction) -> av.VideoFrame:
+    if (frame.width, frame.height) != size:  # drop the last odd row/column
+        rgb = frame.to_ndarray(format="rgb24")[: size[1], : size[0]]
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+    if frame.format.name != "yuv420p":
+        frame = frame.reformat(format="yuv420p")
+    # renumbered, and without the source's frame types (they would force its GOP on x264), as ffmpeg does
+    frame.pts, frame.time_base, frame.pict_type = index, time_base, PictureType.NONE
+    return frame
+
+
+def threads_per_worker(workers: int) -> int:
+    """Codec threads for each of ``workers`` processes: 0 (the codecs pick) for one, else a share of the CPUs."""
+    return 0 if workers <= 1 else max(1, (os.cpu_count() or 1) // workers)
 
 
 def _metadata(path: Path) -> dict:
@@ -175,4 +221,4 @@ def _unregistered_outputs(root: Path, taxonomy: Taxonomy, jobs: list[_Job], repo
     return records
 
 
-__all__ = ["CRF_RANGE", "CompressReport", "PRESETS", "compress_dataset"]
+__all__ = ["CRF_RANGE", "CompressReport", "PRESETS", "compress_dataset", "threads_per_worker", "transcode"]
