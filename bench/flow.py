@@ -7,8 +7,7 @@ write without us: OpenCV decode, resize, grey, ``DISOpticalFlow.calc``; nothing 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
+import multiprocessing
 from pathlib import Path
 
 import cv2
@@ -16,6 +15,7 @@ import numpy as np
 
 from bench.common import Row, by_id, relate, value_row
 from bench.data import Context
+from bench.shard_worker import flow_shard
 from tofnet.flow import compute_video_flow, create_flow_estimator
 from tofnet.flow_cache import FLOW_CACHE_DIR, FlowCache, compute_flow_for_index
 from tofnet.reader import read_frames
@@ -59,7 +59,7 @@ def run(ctx: Context) -> list[Row]:
                                 lambda root, n=workers: _pipeline(root, p.flow_size, n),
                                 prepare=lambda: data.copy_root(data.flow_root, "flow-pipeline"),
                                 before_each=_empty_cache, work=pairs, unit="pairs/s"))
-    rows.append(ctx.measure("flow.shards.2", f"two `tofnet flow --shard i/2 --workers 1` processes at once, {where}",
+    rows.append(ctx.measure("flow.shards.2", f"two processes at once, each compute_flow_for_index(shard=i/2, workers=1) (process start included), {where}",
                             lambda root: _shards(root, p.flow_size, 2),
                             prepare=lambda: data.copy_root(data.flow_root, "flow-shards"),
                             before_each=_empty_cache, work=pairs, unit="pairs/s"))
@@ -158,15 +158,15 @@ def _pipeline(root: Path, size: tuple[int, int], workers: int) -> dict:
 
 
 def _shards(root: Path, size: tuple[int, int], count: int) -> dict:
-    """``count`` CLI processes, one per shard, started together (as a job array would): all must succeed."""
-    command = [sys.executable, "-m", "tofnet.cli", "flow", "--root", str(root), "--flow-backend", "dis",
-               "--size", f"{size[0]}x{size[1]}", "--workers", "1", "--no-progress"]
-    procs = [subprocess.Popen([*command, "--shard", f"{i}/{count}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for i in range(count)]
-    outputs = [proc.communicate() for proc in procs]
-    for proc, (_, err) in zip(procs, outputs):
-        if proc.returncode:
-            raise RuntimeError(f"a shard failed (exit {proc.returncode}): {err.strip()[-300:]}")
+    """``count`` processes, one per shard, started together (as a job array would): all must succeed."""
+    context = multiprocessing.get_context("spawn")
+    procs = [context.Process(target=flow_shard, args=(str(root), size, (i, count))) for i in range(count)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+    if any(proc.exitcode for proc in procs):
+        raise RuntimeError(f"a shard failed (exit codes {[proc.exitcode for proc in procs]})")
     return {"cache_files": len(list((root / FLOW_CACHE_DIR).rglob("*.npy")))}
 
 

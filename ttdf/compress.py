@@ -21,7 +21,7 @@ from ttdf.fsutil import atomic_path, sha256_file
 from ttdf.manifest import merge_into_manifest
 from ttdf.index import IndexReport, VideoIndex, index_dataset
 from ttdf.manifest import read_manifest
-from ttdf.parallel import WorkerCrash, run_parallel
+from ttdf.parallel import WorkerCrash, planned_workers, run_parallel
 from ttdf.records import VideoFilter, VideoRecord, relative_path
 from ttdf.taxonomy import Taxonomy, load_taxonomy
 from ttdf.video import DEFAULT_PRESET, open_video, probe_video
@@ -80,10 +80,11 @@ def compress_dataset(root: str | Path, crfs: Sequence[int], *, filt: VideoFilter
             pending.append(job)
     done: list[VideoRecord] = []
     try:
-        threads = threads_per_worker(min(workers, len(pending)))
+        # NOTE: x264 already keeps every core busy on one video; processes pay off for many short videos
+        threads = threads_per_worker(planned_workers(len(pending), workers))
         items = [(str(root), job, preset, threads) for job in pending]
         with contextlib.closing(run_parallel(_encode_job, items, workers=workers, progress=progress,
-                                             desc="compress", min_items_per_worker=1)) as results:
+                                             desc="compress")) as results:
             for (_, job, _, _), outcome in results:
                 result, reason = (None, outcome.reason) if isinstance(outcome, WorkerCrash) else outcome
                 if reason is not None:
