@@ -23,6 +23,7 @@ from ttdf.index import IndexReport, VideoIndex, index_dataset
 from ttdf.manifest import read_manifest
 from ttdf.parallel import WorkerCrash, planned_workers, run_parallel
 from ttdf.records import VideoFilter, VideoRecord, relative_path
+from ttdf.shard import NO_SHARD, Shard, fragment_paths, is_sharded, select_shard, write_manifest_fragment
 from ttdf.taxonomy import Taxonomy, load_taxonomy
 from ttdf.video import DEFAULT_PRESET, open_video, probe_video
 
@@ -51,12 +52,16 @@ class _Job:
 
 def compress_dataset(root: str | Path, crfs: Sequence[int], *, filt: VideoFilter | None = None,
                      source_compression: str = "raw", preset: str = DEFAULT_PRESET, workers: int = 2,
-                     progress: bool = True) -> CompressReport:
+                     shard: Shard = NO_SHARD, progress: bool = True) -> CompressReport:
     """Re-encode the indexed ``source_compression`` videos at each CRF; register and index the outputs.
 
     The output of CRF ``n`` is named by ``taxonomy.compression_for_crf(n)`` (``c23``, ``c40``, else
     ``crfN``) and lives where :func:`ttdf.records.relative_path` puts that compression. A source that
     cannot be decoded is reported in ``failed``; the others are still written.
+
+    ``shard=(i, n)`` encodes only that shard's outputs (:func:`ttdf.shard.select_shard` by output path) and,
+    so that shards can run at once on a shared root, writes neither the manifest nor the index: the rows
+    go to a fragment under ``<root>/.ttdf/shards/`` that the next unsharded ``ttdf index`` merges.
     """
     taxonomy = load_taxonomy(root=root)
     root = Path(root)
@@ -68,8 +73,8 @@ def compress_dataset(root: str | Path, crfs: Sequence[int], *, filt: VideoFilter
 
     with VideoIndex.open(root) as index:
         sources = [v.record for v in index.query(filt, status="ok") if v.record.compression == source_compression]
-    jobs = [_Job(source, _output_record(taxonomy, source, crf), crf)
-            for source in sorted(sources, key=lambda r: r.path) for crf in dict.fromkeys(crfs)]
+    jobs = select_shard([_Job(source, _output_record(taxonomy, source, crf), crf)
+                         for source in sources for crf in dict.fromkeys(crfs)], shard, key=lambda j: j.output.path)
 
     report = CompressReport()
     pending = []
@@ -94,12 +99,17 @@ def compress_dataset(root: str | Path, crfs: Sequence[int], *, filt: VideoFilter
                     done.append(job.output.with_(**result))
     finally:  # also on Ctrl-C: register what is finished so a rerun only does the rest
         skipped = set(report.skipped)
-        done += _unregistered_outputs(root, taxonomy, [j for j in jobs if j.output.path in skipped], report)
-        merge_into_manifest(root, done, taxonomy=taxonomy)
+        registered = _registered(root, taxonomy) | (fragment_paths(root) if is_sharded(shard) else set())
+        done += _unregistered_outputs(root, [j for j in jobs if j.output.path in skipped], registered, report)
+        if is_sharded(shard):
+            if done:
+                write_manifest_fragment(root, "compress", shard, done)
+        else:
+            merge_into_manifest(root, done, taxonomy=taxonomy)
     report.written.sort()
     report.failed.sort()
     outputs = report.written + report.skipped
-    if outputs:
+    if outputs and not is_sharded(shard):
         report.index = index_dataset(root, paths=outputs, workers=workers, progress=progress)
     return report
 
@@ -206,11 +216,14 @@ def _metadata(path: Path) -> dict:
     return dict(frames=info.frames, fps=info.fps, width=info.width, height=info.height, sha256=sha256_file(path))
 
 
-def _unregistered_outputs(root: Path, taxonomy: Taxonomy, jobs: list[_Job], report: CompressReport
-                          ) -> list[VideoRecord]:
-    """Outputs an interrupted run wrote but never added to the manifest, with metadata read back."""
+def _registered(root: Path, taxonomy: Taxonomy) -> set[str]:
     manifest = root / taxonomy.layout.manifest
-    registered = {r.path for r in read_manifest(manifest, taxonomy)} if manifest.exists() else set()
+    return {r.path for r in read_manifest(manifest, taxonomy)} if manifest.exists() else set()
+
+
+def _unregistered_outputs(root: Path, jobs: list[_Job], registered: set[str], report: CompressReport
+                          ) -> list[VideoRecord]:
+    """Outputs an interrupted run wrote but never registered, with metadata read back."""
     records = []
     for job in jobs:
         if job.output.path in registered:

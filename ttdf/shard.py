@@ -9,7 +9,12 @@ fragment under ``<root>/.ttdf/shards/`` that the next unsharded ``ttdf index`` m
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TypeVar
+
+from ttdf.manifest import merge_into_manifest, read_manifest, write_manifest
+from ttdf.records import VideoRecord
+from ttdf.taxonomy import Taxonomy
 
 _T = TypeVar("_T")
 
@@ -58,5 +63,43 @@ def shard_name(shard: Shard) -> str:
     return f"{index}-of-{count}"
 
 
-__all__ = ["NO_SHARD", "SHARDS_DIR", "Shard", "check_shard", "is_sharded", "parse_shard", "select_shard",
-           "shard_name"]
+def manifest_fragment(root: str | Path, command: str, shard: Shard) -> Path:
+    """Where shard ``shard`` of ``command`` leaves the manifest rows of what it wrote, for ``ttdf index``."""
+    return Path(root) / SHARDS_DIR / "manifest" / f"{command}-{shard_name(shard)}.csv"
+
+
+def write_manifest_fragment(root: str | Path, command: str, shard: Shard, records: Iterable[VideoRecord]) -> Path:
+    """Add ``records`` to this shard's fragment (a rerun of the shard keeps what the last run wrote), atomically."""
+    path = manifest_fragment(root, command, shard)
+    rows = {r.path: r for r in (read_manifest(path) if path.is_file() else [])}
+    rows.update((r.path, r) for r in records)
+    return write_manifest(path, sorted(rows.values(), key=lambda r: r.path))
+
+
+def fragment_paths(root: str | Path) -> set[str]:
+    """Every path some shard's manifest fragment registers (not yet merged)."""
+    return {r.path for f in _manifest_fragments(root) for r in read_manifest(f)}
+
+
+def merge_manifest_fragments(root: str | Path, taxonomy: Taxonomy | None = None) -> int:
+    """Merge every shard's manifest fragment into ``<root>/manifest.csv``, then delete them; returns rows merged.
+
+    Runs in the one unsharded ``ttdf index`` after the shards have finished: only it writes the manifest.
+    A fragment is deleted only after the manifest holding its rows has been written.
+    """
+    fragments = _manifest_fragments(root)
+    records = [r for f in fragments for r in read_manifest(f, taxonomy)]  # validated: a bad row names its file
+    if records:
+        merge_into_manifest(root, records, taxonomy=taxonomy)
+    for fragment in fragments:
+        fragment.unlink()
+    return len(records)
+
+
+def _manifest_fragments(root: str | Path) -> list[Path]:
+    folder = Path(root) / SHARDS_DIR / "manifest"
+    return sorted(folder.glob("*.csv")) if folder.is_dir() else []
+
+
+__all__ = ["NO_SHARD", "SHARDS_DIR", "Shard", "check_shard", "fragment_paths", "is_sharded", "manifest_fragment",
+           "merge_manifest_fragments", "parse_shard", "select_shard", "shard_name", "write_manifest_fragment"]
