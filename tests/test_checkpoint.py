@@ -136,3 +136,18 @@ def test_hub_unreachable_is_a_one_line_download_error(monkeypatch):
     with pytest.raises(DownloadError, match="someone/tofnet-ttdf") as info:
         load_checkpoint("someone/tofnet-ttdf")
     assert "\n" not in str(info.value) and "HF_HUB_OFFLINE" in str(info.value)
+
+
+def test_checkpoints_from_before_the_fast_defaults_rebuild_their_old_architecture(tmp_path):
+    """A config.json that predates diff_fusion/flow_scale was a second difference backbone, full-size flow."""
+    legacy = create_model("tofnet", embed_dim=32, backbone="lcnet_050", diff_fusion="separate", flow_scale=1.0)
+    directory = save_checkpoint(tmp_path / "old", legacy.eval())
+    config = json.loads((directory / "config.json").read_text())
+    for key in ("diff_fusion", "flow_scale"):
+        del config["model"]["kwargs"][key]  # as an older tofnet wrote it
+    (directory / "config.json").write_text(json.dumps(config))
+    loaded, _ = load_checkpoint(directory)
+    assert hasattr(loaded, "diff_encoder") and loaded.cfg.flow_scale == 1.0
+    with torch.no_grad():
+        assert torch.equal(loaded(_batch()), legacy(_batch()))
+    assert not hasattr(create_model("tofnet", backbone="lcnet_050"), "diff_encoder")  # new models: one pass
