@@ -59,7 +59,8 @@ def run(ctx: Context) -> list[Row]:
                                 lambda root, n=workers: _pipeline(root, p.flow_size, n),
                                 prepare=lambda: data.copy_root(data.flow_root, "flow-pipeline"),
                                 before_each=_empty_cache, work=pairs, unit="pairs/s"))
-    rows.append(ctx.measure("flow.shards.2", f"two processes at once, each compute_flow_for_index(shard=i/2, workers=1) (process start included), {where}",
+    rows.append(ctx.measure("flow.shards.2", "two processes at once, each compute_flow_for_index(shard=i/2, "
+                            f"workers=1) (process start included), {where}",
                             lambda root: _shards(root, p.flow_size, 2),
                             prepare=lambda: data.copy_root(data.flow_root, "flow-shards"),
                             before_each=_empty_cache, work=pairs, unit="pairs/s"))

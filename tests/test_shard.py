@@ -51,7 +51,8 @@ from ttdf.shard import SHARDS_DIR  # noqa: E402
 
 def _rows(root):
     with VideoIndex.open(root) as index:
-        return {v.path: (v.status, v.record.frames, v.record.sha256, v.record.compression) for v in index.query(status=None)}
+        return {v.path: (v.status, v.record.frames, v.record.sha256, v.record.compression)
+                for v in index.query(status=None)}
 
 
 def test_sharded_compress_registers_nothing_until_index_merges(tmp_path):

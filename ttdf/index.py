@@ -222,9 +222,9 @@ def index_dataset(root: str | Path, *, paths: Iterable[str] | None = None, worke
                   checksums: bool = True, progress: bool = True, shard: Shard = NO_SHARD) -> IndexReport:
     """Probe new or changed video files below ``root`` and record them; ``paths`` limits the scan.
 
-    A full unsharded run (``paths=None``) first merges what sharded runs left under ``<root>/.ttdf/shards/``: manifest rows
-    (``ttdf compress --shard``) and probe results (``ttdf index --shard``, used instead of probing a file
-    again when its size and mtime still match). ``shard=(i, n)`` probes only that shard's files and writes
+    A full unsharded run (``paths=None``) first merges what sharded runs left under ``<root>/.ttdf/shards/``:
+    manifest rows (``ttdf compress --shard``) and probe results (``ttdf index --shard``, used instead of
+    probing a file again when its size and mtime still match). ``shard=(i, n)`` probes only that shard's files and writes
     only its own probe fragment, never the index, so shards can run at once on a shared root.
     """
     root = Path(root)
@@ -460,7 +460,8 @@ def _read_probe_fragment(path: Path) -> dict[str, _Probe]:
 def _still_valid(root: Path, fragments: list[Path], checksums: bool) -> dict[str, _Probe]:
     """Probes from the shards' fragments whose file has not changed since (else it is probed again)."""
     probes = {rel: p for f in fragments for rel, p in _read_probe_fragment(f).items()}
-    return {rel: p for rel, p in probes.items() if _same_file(root / rel, p.size, p.mtime_ns, bool(p.sha256), checksums)}
+    return {rel: p for rel, p in probes.items()
+            if _same_file(root / rel, p.size, p.mtime_ns, bool(p.sha256), checksums)}
 
 
 def _same_file(path: Path, size: int, mtime_ns: int, has_sha: bool, checksums: bool) -> bool:

@@ -9,7 +9,8 @@ from ttdf.index import INDEX_FILE, index_dataset
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "index", parents=[root_options(), workers_options(), shard_options()], help="index the videos of a dataset copy",
+        "index", parents=[root_options(), workers_options(), shard_options()],
+        help="index the videos of a dataset copy",
         description=f"Probe every video below the root (frames, fps, size, codec, sha256) into {INDEX_FILE}. "
                     "Unchanged files are skipped, so reruns are quick and an interrupted run resumes. "
                     "Broken videos are recorded as bad, with the reason, and kept out of queries. With --shard, "
