@@ -45,8 +45,8 @@ class Profile:
     train_steps: int = 3
     load_clips: int = 16
     crfs: tuple[int, ...] = (23, 40)
-    flow_videos: int = 4  # distinct long-clip-sized videos for the flow pipeline, scaling and shard rows
-    index_links: int = 400  # hard links to the long clip: a cold index big enough for workers to pay off
+    flow_videos: int = 6  # distinct long-clip-sized videos for the flow pipeline, scaling and shard rows
+    index_links: int = 600  # hard links to the long clip: a cold index big enough for workers to pay off
     repeats: int = 3
     warmup: int = 1  # most untimed warm-up calls a row may ask for
     model_kwargs: dict = field(default_factory=dict)  # the same for TOF-Net and the baseline (e.g. backbone)
