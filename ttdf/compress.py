@@ -99,11 +99,11 @@ def compress_dataset(root: str | Path, crfs: Sequence[int], *, filt: VideoFilter
                     done.append(job.output.with_(**result))
     finally:  # also on Ctrl-C: register what is finished so a rerun only does the rest
         skipped = set(report.skipped)
-        registered = _registered(root, taxonomy) | (fragment_paths(root) if is_sharded(shard) else set())
+        registered = _registered(root, taxonomy) | (fragment_paths(root, taxonomy) if is_sharded(shard) else set())
         done += _unregistered_outputs(root, [j for j in jobs if j.output.path in skipped], registered, report)
         if is_sharded(shard):
             if done:
-                write_manifest_fragment(root, "compress", shard, done)
+                write_manifest_fragment(root, "compress", shard, done, taxonomy)
         else:
             merge_into_manifest(root, done, taxonomy=taxonomy)
     report.written.sort()

@@ -68,17 +68,18 @@ def manifest_fragment(root: str | Path, command: str, shard: Shard) -> Path:
     return Path(root) / SHARDS_DIR / "manifest" / f"{command}-{shard_name(shard)}.csv"
 
 
-def write_manifest_fragment(root: str | Path, command: str, shard: Shard, records: Iterable[VideoRecord]) -> Path:
+def write_manifest_fragment(root: str | Path, command: str, shard: Shard, records: Iterable[VideoRecord],
+                            taxonomy: Taxonomy | None = None) -> Path:
     """Add ``records`` to this shard's fragment (a rerun of the shard keeps what the last run wrote), atomically."""
     path = manifest_fragment(root, command, shard)
-    rows = {r.path: r for r in (read_manifest(path) if path.is_file() else [])}
+    rows = {r.path: r for r in (read_manifest(path, taxonomy) if path.is_file() else [])}
     rows.update((r.path, r) for r in records)
     return write_manifest(path, sorted(rows.values(), key=lambda r: r.path))
 
 
-def fragment_paths(root: str | Path) -> set[str]:
+def fragment_paths(root: str | Path, taxonomy: Taxonomy | None = None) -> set[str]:
     """Every path some shard's manifest fragment registers (not yet merged)."""
-    return {r.path for f in _manifest_fragments(root) for r in read_manifest(f)}
+    return {r.path for f in _manifest_fragments(root) for r in read_manifest(f, taxonomy)}
 
 
 def merge_manifest_fragments(root: str | Path, taxonomy: Taxonomy | None = None) -> int:
