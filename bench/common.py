@@ -19,6 +19,7 @@ from typing import Any
 
 Work = Callable[[Any], Any]
 ROW_BUDGET_S = 30.0  # per row: warm-up plus timed repeats stop here (after at least one timed call)
+BUSY_CORES = 0.3  # other processes using more than this many cores on average during a row disturb it
 
 # --------------------------------------------------------------------------- rows
 
@@ -75,8 +76,15 @@ def relate(row: Row | None, ref: Row | None, name: str) -> None:
     """Set ``row.ratio`` to its speed against ``ref`` (>1 = faster), for rates and for times alike.
 
     Ratios compare best repeats: on a shared machine the fastest repeat is the one least disturbed.
+    A row (or reference) whose repeats were cut short by the row time budget gets no ratio, only a note:
+    one repeat on a busy machine is not a measurement to compare.
     """
     if row is None or ref is None or not row.ok or not ref.ok or not ref.best or not row.best:
+        return
+    cut = [r for r in (row, ref) if r.extra.get("repeats_cut")]
+    if cut:
+        why = ", ".join(f"{r.id} ran {len(r.seconds)} of {r.extra['repeats_cut']} repeats" for r in cut)
+        row.note = "; ".join(filter(None, [row.note, f"no ratio to {name}: {why} (busy machine)"]))
         return
     if not row.higher_is_better:  # times: ref / row, so >1 still means faster
         row.ratio = ref.best / row.best
@@ -162,7 +170,7 @@ def _child(fn: Callable[[], Any], send) -> None:
     base = _reset_peak_rss()
     try:
         result = fn()
-        send.send(("ok", result, _memory(base)))
+        send.send(("ok", result, {**_memory(base), "cpu_s": own_cpu_seconds()}))
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent as text
         lines = traceback.format_exception(exc)
         send.send(("error", f"{type(exc).__name__}: {exc}\n{''.join(lines[-6:])}", {}))
@@ -184,21 +192,55 @@ def measure(row_id: str, label: str, fn: Work, *, work: float, unit: str, repeat
         return time_calls(fn, state, repeats=repeats, warmup=warmup, before_each=before_each, budget_s=budget_s)
 
     started, load = time.perf_counter(), os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    busy_before = machine_cpu_seconds()
     try:
         timing, memory = run_isolated(job, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - one broken row must not lose the others
         return Row(row_id, label, unit, status="error", note=f"failed: {str(exc).splitlines()[0][:300]}",
                    extra={"traceback": str(exc)})
+    wall, ours = time.perf_counter() - started, memory.pop("cpu_s", None)
+    busy = business(wall, ours, busy_before, machine_cpu_seconds())
     if per is None:
         median, best, higher = work / timing.median, work / timing.min, True
     else:
         median, best, higher = timing.median / per, timing.min / per, False
+    extra = {**(timing.value or {}), "child_wall_s": round(wall, 3), "load_1min": load, **busy}  # incl. prepare
     if len(timing.seconds) < repeats:
         note = "; ".join(filter(None, [note, f"{len(timing.seconds)} of {repeats} repeats (row time budget)"]))
-    extra = {**(timing.value or {}), "child_wall_s": round(time.perf_counter() - started, 3),  # incl. prepare
-             "load_1min": load}
+        extra["repeats_cut"] = repeats
+    if busy.get("others_cores", 0.0) > BUSY_CORES:
+        note = "; ".join(filter(None, [note, f"disturbed: other processes used {busy['others_cores']:.1f} cores"]))
     return Row(row_id, label, unit, median=median, best=best, higher_is_better=higher,
                seconds=list(timing.seconds), work=work, note=note, extra=extra, **memory)
+
+
+# --------------------------------------------------------------------------- how busy the machine was
+
+
+def own_cpu_seconds() -> float:
+    """CPU time of this process and of the children it waited for (worker pools, ffmpeg)."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+def machine_cpu_seconds() -> float | None:
+    """CPU time every process on the machine has used since boot (Linux ``/proc/stat``), else None."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def business(wall: float, ours: float | None, before: float | None, after: float | None) -> dict:
+    """Cores this row used on average, and cores the rest of the machine used meanwhile (its disturbance)."""
+    if ours is None or wall <= 0:
+        return {}
+    result = {"cpu_s": round(ours, 3), "cores": round(ours / wall, 2)}
+    if before is not None and after is not None:
+        result["others_cores"] = round(max(0.0, after - before - ours) / wall, 2)
+    return result
 
 
 # --------------------------------------------------------------------------- memory

@@ -23,6 +23,7 @@ from ttdf.index import VideoIndex
 from ttdf.taxonomy import load_taxonomy
 from ttdf.video import DEFAULT_PRESET
 
+GOAL = 0.9  # one compress worker against the ffmpeg command line, both with the codecs' default threads
 ROWS = ("compress.ttdf.w1", "compress.ttdf.w2", "compress.bare_pyav_rgb", "compress.bare_pyav_yuv",
         "compress.ffmpeg_cli", "compress.size.raw", "compress.size.c23", "compress.size.c40")
 
@@ -51,7 +52,8 @@ def run(ctx: Context) -> list[Row]:
             rows.append(skipped("compress.ffmpeg_cli", "ffmpeg command line, same preset and CRFs", "frames/s",
                                 "ffmpeg not installed"))
         else:
-            rows.append(ctx.measure("compress.ffmpeg_cli", f"ffmpeg -c:v libx264 command line, {what}",
+            rows.append(ctx.measure("compress.ffmpeg_cli", f"ffmpeg -c:v libx264 command line (default threads, "
+                                    f"as one compress worker), {what}",
                                     lambda out: [ffmpeg_cli(ffmpeg, source, out / f"{crf}.mp4", crf) for crf in crfs],
                                     prepare=lambda: Path(tempfile.mkdtemp(dir=data.workdir)),
                                     work=frames, unit="frames/s"))
@@ -71,7 +73,9 @@ def notes(rows: dict[str, Row]) -> list[str]:
     ours = rows.get("compress.ttdf.w1")
     if ours is None or ours.ratio is None:
         return []
-    return [f"compress: compress_dataset (workers=1) runs at {ours.ratio:.2f}x {ours.ratio_to}."]
+    goal = (f" ({'meets' if ours.ratio >= GOAL else 'misses'} the >= {GOAL}x goal)"
+            if ours.ratio_to == "ffmpeg CLI" else "")
+    return [f"compress: compress_dataset (workers=1) runs at {ours.ratio:.2f}x {ours.ratio_to}{goal}."]
 
 
 def bare_pyav(source: Path, output: Path, crf: int, mode: str) -> int:

@@ -6,6 +6,7 @@ per-pixel costs show and from which the full-dataset estimates are scaled).
 """
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,8 @@ class Profile:
     train_steps: int = 3
     load_clips: int = 16
     crfs: tuple[int, ...] = (23, 40)
+    flow_videos: int = 6  # distinct long-clip-sized videos for the flow pipeline, scaling and shard rows
+    index_links: int = 600  # hard links to the long clip: a cold index big enough for workers to pay off
     repeats: int = 3
     warmup: int = 1  # most untimed warm-up calls a row may ask for
     model_kwargs: dict = field(default_factory=dict)  # the same for TOF-Net and the baseline (e.g. backbone)
@@ -55,7 +58,7 @@ FULL = Profile(name="full", long_frames=300, long_size=(448, 256), long_fps=30.0
 QUICK = Profile(name="quick", long_frames=40, long_size=(224, 128), long_fps=30.0,
                 synth=SynthConfig(sources=3, frames=10), clips=4, clip_len=8, flow_size=(64, 64),
                 flow_pairs={"dis": 8, "farneback": 4, "raft_small": 1}, source_pairs=4, train_batch=1,
-                train_clip_len=4, train_steps=1, load_clips=2, repeats=1, warmup=0,
+                train_clip_len=4, train_steps=1, load_clips=2, repeats=1, warmup=0, flow_videos=2, index_links=8,
                 model_kwargs={"backbone": "mobilenetv3_small_050"})
 
 
@@ -69,6 +72,10 @@ class BenchData:
     long_seconds: float
     synth_videos: tuple[Path, ...]
     synth_pairs: int  # optical-flow pairs over all synth videos
+    flow_root: Path  # profile.flow_videos distinct videos of the long clip's size and length, indexed
+    flow_videos: tuple[Path, ...]
+    flow_pairs: int
+    links_root: Path  # profile.index_links hard links to the long clip, not indexed
 
     def copy_root(self, source: Path, name: str) -> Path:
         """A private copy of a dataset root (mtimes kept, so its index stays valid) for a stage to modify."""
@@ -85,18 +92,33 @@ def make_data(workdir: Path, profile: Profile) -> dict:
     synthesize(synth_root, profile.synth, workers=1, progress=False)
     index_dataset(synth_root, workers=2, progress=False)
     taxonomy = load_taxonomy()
-    rel = relative_path(taxonomy, label="real", split="test", compression="raw", identity_id="long000",
-                        pose_id="long000")
-    long_video = long_root / rel
+    long_video = long_root / _real_path(taxonomy, "long000")
     encode_video(long_video, moving_pattern(profile.long_frames, profile.long_size), fps=profile.long_fps,
                  crf=LONG_CRF)
     index_dataset(long_root, workers=1, progress=False)
     with VideoIndex.open(synth_root) as index:
         videos = index.query()
     info = probe_video(long_video)
+    flow_root, flow_videos = workdir / "flow", []
+    for i in range(profile.flow_videos):  # distinct content: the flow cache is keyed by sha256
+        path = flow_root / _real_path(taxonomy, f"flow{i:03d}")
+        encode_video(path, moving_pattern(profile.long_frames, profile.long_size, seed=i + 1), fps=profile.long_fps,
+                     crf=LONG_CRF, preset="veryfast")
+        flow_videos.append(path)
+    index_dataset(flow_root, workers=1, progress=False)
+    links_root = workdir / "links"
+    for i in range(profile.index_links):
+        link = links_root / _real_path(taxonomy, f"link{i:04d}")
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.link(long_video, link)
     return dict(synth_root=synth_root, long_root=long_root, long_video=long_video, long_frames=info.frames,
                 long_seconds=info.duration, synth_videos=tuple(synth_root / v.path for v in videos),
-                synth_pairs=sum(max(0, (v.record.frames or 0) - 1) for v in videos))
+                synth_pairs=sum(max(0, (v.record.frames or 0) - 1) for v in videos), flow_root=flow_root,
+                flow_videos=tuple(flow_videos), flow_pairs=len(flow_videos) * (info.frames - 1), links_root=links_root)
+
+
+def _real_path(taxonomy, name: str) -> str:
+    return relative_path(taxonomy, label="real", split="test", compression="raw", identity_id=name, pose_id=name)
 
 
 def moving_pattern(frames: int, size: tuple[int, int], seed: int = 0):

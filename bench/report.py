@@ -7,12 +7,13 @@ import platform
 import shutil
 from pathlib import Path
 
-from bench.common import Row, format_number
+from bench.common import BUSY_CORES, Row, format_number
 
 LEGEND = ("median/best: over the repeats (best = fastest repeat). ratio: best against the reference's best "
           "(the least disturbed repeats on a shared machine); >1 = faster, for sizes the size quotient. "
           "+RSS: peak resident memory of the measuring process above what it had when forked from the bench "
-          "process ({base}).")
+          "process ({base}). cores: CPU time over wall time of the measuring child (prepare included) and of every "
+          "other process on the machine meanwhile (/proc/stat): the second number is how disturbed the row was.")
 
 
 def machine_info() -> dict:
@@ -58,8 +59,8 @@ def markdown(rows: list[Row], findings: list[str], meta: dict) -> str:
         f"Machine: {machine_line(meta['machine'])}.  ",
         _load_line(meta),
         "",
-        "| row | measurement | median | best | unit | ratio | +RSS MB | note |",
-        "| --- | --- | ---: | ---: | --- | --- | ---: | --- |",
+        "| row | measurement | median | best | unit | ratio | +RSS MB | cores: row / others | note |",
+        "| --- | --- | ---: | ---: | --- | --- | ---: | ---: | --- |",
     ]
     for row in rows:
         ratio = f"{row.ratio:.2f}x {row.ratio_to}" if row.ratio is not None else ""
@@ -69,12 +70,24 @@ def markdown(rows: list[Row], findings: list[str], meta: dict) -> str:
             median, best = format_number(row.median), format_number(row.best)
         rss = format_number(row.extra_rss_mb) if row.extra_rss_mb is not None else ""
         note = row.note.replace("|", "/")
-        lines.append(f"| `{row.id}` | {row.label} | {median} | {best} | {row.unit} | {ratio} | {rss} | {note} |")
+        lines.append(f"| `{row.id}` | {row.label} | {median} | {best} | {row.unit} | {ratio} | {rss} | "
+                     f"{_cores(row)} | {note} |")
     base = meta.get("fork_base_rss_mb")
     lines += ["", LEGEND.format(base=f"{base:.0f} MB: Python + torch/timm/OpenCV imports" if base else "n/a"), ""]
+    disturbed = [f"`{row.id}`" for row in rows if row.extra.get("others_cores", 0.0) > BUSY_CORES]
+    lines += [f"Disturbed rows (other processes used more than {BUSY_CORES} cores on average while they ran): "
+              f"{', '.join(disturbed) or 'none'}.", ""]
     if findings:
         lines += ["Findings:", "", *(f"- {line}" for line in findings), ""]
     return "\n".join(lines)
+
+
+def _cores(row: Row) -> str:
+    """Average cores the row's processes used, and cores every other process on the machine used meanwhile."""
+    if "cores" not in row.extra:
+        return ""
+    others = row.extra.get("others_cores")
+    return f"{row.extra['cores']:.1f} / {others:.1f}" if others is not None else f"{row.extra['cores']:.1f}"
 
 
 def write(out: Path, rows: list[Row], findings: list[str], meta: dict) -> str:

@@ -173,3 +173,18 @@ def test_flow_weights_are_recorded_by_content_and_bound_to_a_local_file(tmp_path
     assert named.portable() == named and named.with_flow_weights(None) == named
     with pytest.raises(TTDFError, match="takes no weights file; drop --flow-weights"):
         DataConfig().with_flow_weights(weights)
+
+
+def test_checkpoints_from_before_the_fast_defaults_rebuild_their_old_architecture(tmp_path):
+    """A config.json that predates diff_fusion/flow_scale was a second difference backbone, full-size flow."""
+    legacy = create_model("tofnet", embed_dim=32, backbone="lcnet_050", diff_fusion="separate", flow_scale=1.0)
+    directory = save_checkpoint(tmp_path / "old", legacy.eval())
+    config = json.loads((directory / "config.json").read_text())
+    for key in ("diff_fusion", "flow_scale"):
+        del config["model"]["kwargs"][key]  # as an older tofnet wrote it
+    (directory / "config.json").write_text(json.dumps(config))
+    loaded, _ = load_checkpoint(directory)
+    assert hasattr(loaded, "diff_encoder") and loaded.cfg.flow_scale == 1.0
+    with torch.no_grad():
+        assert torch.equal(loaded(_batch()), legacy(_batch()))
+    assert not hasattr(create_model("tofnet", backbone="lcnet_050"), "diff_encoder")  # new models: one pass

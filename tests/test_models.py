@@ -160,3 +160,23 @@ def test_eval_is_deterministic_and_autocast_runs():
         assert torch.equal(model(batch), model(batch))
         with torch.autocast("cpu", dtype=torch.bfloat16):
             assert torch.isfinite(model(batch).float()).all()
+
+
+def test_early_fusion_sees_the_differences_and_flow_scale_shrinks_the_flow_stream():
+    model = create_model("tofnet", embed_dim=16, use_flow_stats=False).eval()
+    assert model.rgb_encoder.backbone.conv_stem.in_channels == 6 and not hasattr(model, "diff_encoder")
+    seen = {}
+    model.rgb_encoder.register_forward_pre_hook(lambda _, args: seen.update(rgb=args[0]))
+    model.flow_encoder.register_forward_pre_hook(lambda _, args: seen.update(flow=args[0]))
+    batch = _batch()
+    with torch.no_grad():
+        model(batch)
+    rgb = batch["rgb"]
+    assert torch.equal(seen["rgb"][:, :, :3], rgb)
+    assert torch.equal(seen["rgb"][:, :, 3:, :, :][:, 1:], rgb[:, 1:] - rgb[:, :-1])  # x_t - x_{t-1}
+    assert torch.equal(seen["rgb"][:, 0, 3:], rgb[:, 1] - rgb[:, 0])  # frame 0 borrows the first difference
+    assert seen["flow"].shape == (B, T, 3, H // 2, W // 2)  # flow images at half the input size
+    with pytest.raises(TTDFError, match="diff_fusion"):
+        create_model("tofnet", diff_fusion="late")
+    with pytest.raises(TTDFError, match="flow_scale"):
+        create_model("tofnet", flow_scale=0.0)

@@ -84,7 +84,8 @@ def _probe_crashing_on_one_file(job: tuple[str, str, bool]):
 
 
 def test_a_crashing_probe_marks_only_that_video_bad(tmp_path, monkeypatch):
-    records = write_tiny_dataset(tmp_path)  # 21 videos: enough for a process pool of 2
+    records = write_tiny_dataset(tmp_path)  # 21 videos: a process pool of 2 once the threshold allows it
+    monkeypatch.setattr(index_module, "_MIN_FILES_PER_WORKER", 4)
     # the parent hands this function to the spawned workers, which import it from this module
     monkeypatch.setattr(index_module, "_probe_file", _probe_crashing_on_one_file)
     report = index_dataset(tmp_path, workers=2, progress=False)

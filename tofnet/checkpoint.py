@@ -16,7 +16,7 @@ import safetensors.torch
 from safetensors import SafetensorError
 from torch import nn
 
-from tofnet.models import create_model, is_model, list_models
+from tofnet.models import is_model, list_models, rebuild_model
 from ttdf.errors import DownloadError, TTDFError
 from ttdf.fsutil import atomic_path, atomic_write_text
 
@@ -66,7 +66,7 @@ def load_checkpoint(source: str | Path, *, map_location: Any = "cpu",
                         f"{', '.join(list_models())}); upgrade tofnet or import the module that registers it")
     kwargs.pop("pretrained", None)
     try:
-        model = create_model(name, pretrained=False, **kwargs)
+        model = rebuild_model(name, kwargs)
     except (TTDFError, TypeError, ValueError) as err:  # a hand-edited or damaged config.json
         raise TTDFError(f"{directory / CONFIG_NAME}: cannot rebuild {name!r}: {err}; fix its model kwargs or "
                         "re-save the checkpoint") from err

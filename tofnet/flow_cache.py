@@ -25,6 +25,7 @@ from ttdf.fsutil import atomic_path, sha256_file
 from ttdf.index import VideoIndex
 from ttdf.parallel import WorkerCrash, run_parallel
 from ttdf.records import VideoFilter
+from ttdf.shard import NO_SHARD, Shard, check_shard, select_shard
 from tofnet.flow import FlowEstimator, compute_video_flow, create_flow_estimator, flow_cache_key
 from ttdf.video import check_size
 from ttdf.video.read import REINDEX_HINT
@@ -126,7 +127,7 @@ class FlowJobReport:
 
 def compute_flow_for_index(root: str | Path, filt: VideoFilter | None = None, *, backend: str = "dis",
                            size: tuple[int, int] = (112, 112), backend_kwargs: dict | None = None, workers: int = 1,
-                           shard: tuple[int, int] = (0, 1), progress: bool = True,
+                           shard: Shard = NO_SHARD, progress: bool = True,
                            reader_backend: str = "auto") -> FlowJobReport:
     """Fill the dataset's flow cache for the indexed ok videos matching ``filt``, skipping cached ones.
 
@@ -136,16 +137,15 @@ def compute_flow_for_index(root: str | Path, filt: VideoFilter | None = None, *,
     it is part of the cache key). RAFT backends run in this process (one model on the GPU) whatever ``workers`` says.
     Workers are spawned: a script calling this with ``workers > 1`` needs ``if __name__ == "__main__":``.
     """
-    index_of, count = _check_shard(shard)
+    shard = check_shard(shard)
     size = check_size(size)
     kwargs = dict(backend_kwargs or {})
     estimator = create_flow_estimator(backend, **kwargs)  # fail fast: unknown backend, bad options, no weights
     cache = FlowCache.for_root(root)
     report = FlowJobReport(key=flow_cache_key(estimator, size, reader_backend), cache_dir=str(cache.cache_dir))
     with VideoIndex.open(root) as index:
-        videos = sorted(index.query(filt), key=lambda v: v.path)
-    jobs = [(v.path, str(Path(root) / v.path), v.record.sha256, v.record.frames)
-            for position, v in enumerate(videos) if position % count == index_of]
+        videos = select_shard(index.query(filt), shard, key=lambda v: v.path)
+    jobs = [(v.path, str(Path(root) / v.path), v.record.sha256, v.record.frames) for v in videos]
     state = (estimator, size, str(cache.cache_dir), reader_backend)  # pickled to workers: custom backends need no registry there
     results = run_parallel(_flow_job, jobs, workers=workers if estimator.multiprocess else 1, progress=progress,
                            desc=f"flow {backend}", initializer=_init_flow_worker, initargs=state,
@@ -227,10 +227,3 @@ def _sha256_of(path: str | Path) -> str:
 def _to_float16(flow: np.ndarray) -> np.ndarray:
     limit = np.finfo(np.float16).max  # clip rather than overflow to inf on absurd vectors
     return np.clip(flow, -limit, limit).astype(np.float16)
-
-
-def _check_shard(shard: tuple[int, int]) -> tuple[int, int]:
-    index, count = (int(v) for v in shard)
-    if count < 1 or not 0 <= index < count:
-        raise ValueError(f"shard must be (i, n) with 0 <= i < n, got {shard!r}")
-    return index, count

@@ -7,6 +7,8 @@ thousands of videos. Commits happen in batches so an interrupted run keeps its w
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import itertools
 import json
 import os
 import sqlite3
@@ -16,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ttdf.errors import IndexDatabaseError, TTDFError, VideoError
-from ttdf.fsutil import broken_link_reason, check_relative_path, is_temp_file, printable_path, sha256_file
+from ttdf.fsutil import atomic_write_text, broken_link_reason, check_relative_path, is_temp_file, printable_path, sha256_file
 from ttdf.lock import root_lock
 from ttdf.manifest import read_manifest
 from ttdf.parallel import WorkerCrash, run_parallel
 from ttdf.records import VideoFilter, VideoRecord, parse_relative_path
+from ttdf.shard import NO_SHARD, SHARDS_DIR, Shard, is_sharded, merge_manifest_fragments, select_shard, shard_name
 from ttdf.taxonomy import Taxonomy, load_taxonomy
 from ttdf.video import probe_video
 
@@ -30,6 +33,9 @@ UNINFERABLE = "cannot infer label/method/split from its path; add it to manifest
 
 _BATCH_SIZE = 100  # rows per commit ...
 _BATCH_SECONDS = 5.0  # ... or seconds, whichever comes first
+# A probe (hash + demux) takes ~10-30 ms, a spawned worker ~0.5-1 s to start (numpy, PyAV): below this many
+# files per worker the job is faster in this process (a cold index of 42 tiny files ran 6x slower with 2 workers).
+_MIN_FILES_PER_WORKER = 32
 _RECORD_COLUMNS = ("label", "method", "config", "identity_id", "pose_id", "split", "compression",
                    "frames", "fps", "width", "height", "sha256")
 _COLUMNS = ("path", *_RECORD_COLUMNS, "size", "mtime_ns", "duration", "codec", "status", "error", "source_key")
@@ -222,13 +228,25 @@ class IndexReport:
 
 
 def index_dataset(root: str | Path, *, paths: Iterable[str] | None = None, workers: int = 2, rebuild: bool = False,
-                  checksums: bool = True, progress: bool = True) -> IndexReport:
-    """Probe new or changed video files below ``root`` and record them; ``paths`` limits the scan."""
+                  checksums: bool = True, progress: bool = True, shard: Shard = NO_SHARD) -> IndexReport:
+    """Probe new or changed video files below ``root`` and record them; ``paths`` limits the scan.
+
+    A full unsharded run (``paths=None``) first merges what sharded runs left under ``<root>/.ttdf/shards/``:
+    manifest rows (``ttdf compress --shard``) and probe results (``ttdf index --shard``, used instead of
+    probing a file again when its size and mtime still match). ``shard=(i, n)`` probes only that shard's files and writes
+    only its own probe fragment, never the index, so shards can run at once on a shared root.
+    """
     root = Path(root)
     if not root.is_dir():
         raise TTDFError(f"dataset root {root} is not a directory; pass --root or run `ttdf synth`/`ttdf download`")
     taxonomy = load_taxonomy(root=root)
+    if is_sharded(shard):
+        return _index_shard(root, taxonomy, paths, shard, workers=workers, checksums=checksums, progress=progress)
     with root_lock(root, what="indexing"):  # one writer at a time: a second run waits, then finds little to do
+        fragments = []
+        if paths is None:
+            merge_manifest_fragments(root, taxonomy)
+            fragments = _probe_fragments(root)
         manifest = _read_root_manifest(root, taxonomy)
         if rebuild:
             _reset_index(root)
@@ -250,7 +268,10 @@ def index_dataset(root: str | Path, *, paths: Iterable[str] | None = None, worke
                         report.bad.append((rel, previous[5] or "bad"))
                     continue
                 jobs.append(_Job(rel, meta, expected, key, is_new=previous is None))
-            _probe_all(index, root, jobs, report, workers=workers, checksums=checksums, progress=progress)
+            _probe_all(index, root, jobs, report, workers=workers, checksums=checksums, progress=progress,
+                       probed=_still_valid(root, fragments, checksums))
+        for fragment in fragments:  # only once the index holds their results
+            fragment.unlink()
     report.bad.sort()
     return report
 
@@ -350,16 +371,19 @@ def _crashed_probe(path: Path, checksums: bool, reason: str) -> _Probe:
 
 
 def _probe_all(index: VideoIndex, root: Path, jobs: list[_Job], report: IndexReport, *, workers: int,
-               checksums: bool, progress: bool) -> None:
+               checksums: bool, progress: bool, probed: dict[str, _Probe] | None = None) -> None:
+    """Probe ``jobs`` (except those ``probed`` already holds) and write them to the index in batches."""
     pending: list[tuple[IndexedVideo, str | None]] = []
     vanished: list[str] = []
     last_commit = time.monotonic()
     by_rel = {job.rel: job for job in jobs}
-    items = [(str(root), job.rel, checksums) for job in jobs]
+    probed = probed or {}
+    items = [(str(root), job.rel, checksums) for job in jobs if job.rel not in probed]
+    known = (((str(root), rel, checksums), probed[rel]) for rel in by_rel if rel in probed)
     try:
-        with contextlib.closing(run_parallel(_probe_file, items, workers=workers, progress=progress,
-                                             desc="index")) as results:
-            for (_, rel, _), probe in results:
+        with contextlib.closing(run_parallel(_probe_file, items, workers=workers, progress=progress, desc="index",
+                                             min_items_per_worker=_MIN_FILES_PER_WORKER)) as results:
+            for (_, rel, _), probe in itertools.chain(known, results):
                 job = by_rel[rel]
                 if isinstance(probe, WorkerCrash):
                     probe = _crashed_probe(root / rel, checksums, probe.reason)
@@ -383,6 +407,94 @@ def _probe_all(index: VideoIndex, root: Path, jobs: list[_Job], report: IndexRep
             index._write(pending)
         if vanished:
             index.remove(vanished)
+
+
+def _index_shard(root: Path, taxonomy: Taxonomy, paths: Iterable[str] | None, shard: Shard, *, workers: int,
+                 checksums: bool, progress: bool) -> IndexReport:
+    """Probe this shard's new or changed files into its fragment (resuming it); the index is only read."""
+    try:
+        with VideoIndex.open(root) as index:
+            known = index._states()
+    except IndexDatabaseError:  # no index yet (or a broken one, which the merging run will report)
+        known = {}
+    rels = select_shard(_scope(root, taxonomy, paths, known)[0], shard)
+    path = _probe_fragment(root, shard)
+    done = _read_probe_fragment(path) if path.is_file() else {}
+    report = IndexReport()
+    todo = []
+    for rel in rels:
+        previous = known.get(rel)
+        state = (previous[0], previous[1], previous[3]) if previous else None
+        if (state and _same_file(root / rel, *state, checksums)) or (
+                rel in done and _same_file(root / rel, done[rel].size, done[rel].mtime_ns, bool(done[rel].sha256),
+                                           checksums)):
+            report.unchanged += 1
+            continue
+        todo.append((str(root), rel, checksums))
+    last_write = time.monotonic()
+    try:
+        with contextlib.closing(run_parallel(_probe_file, todo, workers=workers, progress=progress,
+                                             desc=f"index {shard_name(shard)}",
+                                             min_items_per_worker=_MIN_FILES_PER_WORKER)) as results:
+            for (_, rel, _), probe in results:
+                if isinstance(probe, WorkerCrash):
+                    probe = _crashed_probe(root / rel, checksums, probe.reason)
+                if probe.vanished:
+                    continue
+                done[rel] = probe
+                report.added += 1
+                if probe.error:
+                    report.bad.append((rel, probe.error))
+                if time.monotonic() - last_write >= _BATCH_SECONDS:
+                    _write_probe_fragment(path, done)
+                    last_write = time.monotonic()
+    finally:  # also on Ctrl-C: a rerun of this shard resumes
+        _write_probe_fragment(path, done)
+    report.bad.sort()
+    return report
+
+
+def _probe_fragment(root: Path, shard: Shard) -> Path:
+    return root / SHARDS_DIR / "index" / f"{shard_name(shard)}.jsonl"
+
+
+def _probe_fragments(root: Path) -> list[Path]:
+    folder = root / SHARDS_DIR / "index"
+    return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+
+
+def _write_probe_fragment(path: Path, probes: dict[str, _Probe]) -> None:
+    lines = (json.dumps({"path": rel, **dataclasses.asdict(p)}, sort_keys=True) for rel, p in sorted(probes.items()))
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+
+
+def _read_probe_fragment(path: Path) -> dict[str, _Probe]:
+    probes = {}
+    try:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if line.strip():
+                values = json.loads(line)
+                rel = check_relative_path(values.pop("path"), where=f"{path}:{number}")
+                probes[rel] = _Probe(**values)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise TTDFError(f"{path} is not a probe fragment of `ttdf index --shard` ({exc}); delete it and rerun that "
+                        "shard") from exc
+    return probes
+
+
+def _still_valid(root: Path, fragments: list[Path], checksums: bool) -> dict[str, _Probe]:
+    """Probes from the shards' fragments whose file has not changed since (else it is probed again)."""
+    probes = {rel: p for f in fragments for rel, p in _read_probe_fragment(f).items()}
+    return {rel: p for rel, p in probes.items()
+            if _same_file(root / rel, p.size, p.mtime_ns, bool(p.sha256), checksums)}
+
+
+def _same_file(path: Path, size: int, mtime_ns: int, has_sha: bool, checksums: bool) -> bool:
+    try:
+        stat = _stat(path)
+    except FileNotFoundError:
+        return False
+    return stat.st_size == size and stat.st_mtime_ns == mtime_ns and (has_sha or not checksums)
 
 
 def _indexed_video(job: _Job, probe: _Probe) -> IndexedVideo:
@@ -434,14 +546,8 @@ def _scope(root: Path, taxonomy: Taxonomy, paths: Iterable[str] | None, known: d
 
 def _unchanged(path: Path, previous: tuple, key: str, checksums: bool) -> bool:
     size, mtime_ns, old_key, has_sha, status, _ = previous
-    try:
-        stat = _stat(path)
-    except FileNotFoundError:
-        return False
-    if status == "bad" and not has_sha and broken_link_reason(path):
-        return stat.st_size == size and stat.st_mtime_ns == mtime_ns and old_key == key
-    return (stat.st_size == size and stat.st_mtime_ns == mtime_ns and old_key == key
-            and (has_sha or not checksums))
+    dangling = status == "bad" and not has_sha and bool(broken_link_reason(path))  # a bad link has no checksum
+    return old_key == key and _same_file(path, size, mtime_ns, has_sha, checksums and not dangling)
 
 
 def _stat(path: Path) -> os.stat_result:

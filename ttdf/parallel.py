@@ -53,9 +53,9 @@ def run_parallel(func: Callable[[_T], _R], items: Sequence[_T], *, workers: int 
     fresh process, to find the culprit. Close the generator (``contextlib.closing``) to cancel the rest.
     """
     items = list(items)
-    workers = min(workers, len(items))
+    workers = planned_workers(len(items), workers, min_items_per_worker)
     with tqdm(total=len(items), desc=desc, unit=unit, disable=not progress) as bar:
-        if workers <= 1 or len(items) < min_items_per_worker * workers:
+        if workers <= 1:
             if initializer is not None:
                 initializer(*initargs)
             for item in items:
@@ -102,10 +102,16 @@ def run_parallel(func: Callable[[_T], _R], items: Sequence[_T], *, workers: int 
                 yield item, result
 
 
+def planned_workers(items: int, workers: int, min_items_per_worker: int = MIN_ITEMS_PER_WORKER) -> int:
+    """How many processes :func:`run_parallel` uses for ``items`` items (1: it runs them in this process)."""
+    workers = min(workers, items)
+    return 1 if workers <= 1 or items < min_items_per_worker * workers else workers
+
+
 def _init_worker(initializer: Callable[..., Any] | None, initargs: tuple) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent only, which keeps finished work
     if initializer is not None:
         initializer(*initargs)
 
 
-__all__ = ["CRASH_REASON", "WorkerCrash", "run_parallel"]
+__all__ = ["CRASH_REASON", "WorkerCrash", "planned_workers", "run_parallel"]

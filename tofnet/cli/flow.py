@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ttdf.cli.options import filter_from_args, filter_options, root_options, size_type, workers_options
+from ttdf.cli.options import filter_from_args, filter_options, root_options, shard_options, size_type, workers_options
 from ttdf.errors import TTDFError
 from ttdf.video import READER_BACKENDS
 from tofnet.flow import DEFAULT_FLOW_BACKEND, list_flow_backends
@@ -16,14 +16,11 @@ DEFAULT_SIZE = (112, 112)
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "flow", parents=[root_options(), filter_options(), workers_options(), flow_options()],
+        "flow", parents=[root_options(), filter_options(), workers_options(), shard_options(), flow_options()],
         help="precompute optical flow for the indexed videos",
         description="Compute optical flow for every ok video in the index (run `ttdf index` first) into "
                     "<root>/.ttdf/flow. Cached videos are skipped, so an interrupted run resumes; a failing "
                     "video is reported and the others go on (exit code 1 if any failed).")
-    parser.add_argument("--shard", type=parse_shard, default=(0, 1), metavar="i/n",
-                        help="process only every n-th video starting at i (0-based), e.g. 0/2 and 1/2 on two "
-                             "machines sharing the root (default: all)")
     parser.add_argument("--reader-backend", choices=["auto", *READER_BACKENDS], default="auto",
                         help="video decoder (default: auto = pyav); use the one training reads frames with")
     parser.set_defaults(func=run)
@@ -67,18 +64,3 @@ def run(args: argparse.Namespace) -> int:
     for path, reason in report.failed:
         print(f"  failed {path}: {reason}", file=sys.stderr)
     return 1 if report.failed else 0
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """"i/n" with 0 <= i < n."""
-    try:
-        index, count = (int(p) for p in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected i/n (e.g. 0/2), got {text!r}") from None
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"shard {text!r}: n must be at least 1")
-    if not 0 <= index < count:
-        raise argparse.ArgumentTypeError(f"shard {text!r} is out of range: i must be 0..n-1 "
-                                         f"(for n={count}: {', '.join(f'{i}/{count}' for i in range(min(count, 4)))}"
-                                         f"{', ...' if count > 4 else ''})")
-    return index, count

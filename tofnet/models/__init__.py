@@ -9,11 +9,12 @@ from __future__ import annotations
 from tofnet.models import baselines, tofnet  # noqa: F401  (registers the builders)
 from tofnet.models.baselines import FrameClassifier, FrameConfig
 from tofnet.models.flow_stats import flow_statistics, num_flow_stats
-from tofnet.models.registry import create_model, is_model, list_models, register_model
+from tofnet.models.registry import create_model, is_model, list_models, rebuild_model, register_model
 from tofnet.models.temporal import TEMPORAL_KINDS
 from tofnet.models.tofnet import DEFAULT_BACKBONE, TOFNet, TOFNetConfig
 
 __all__ = [
     "DEFAULT_BACKBONE", "TEMPORAL_KINDS", "FrameClassifier", "FrameConfig", "TOFNet", "TOFNetConfig",
-    "create_model", "flow_statistics", "is_model", "list_models", "num_flow_stats", "register_model",
+    "create_model", "flow_statistics", "is_model", "list_models", "num_flow_stats", "rebuild_model",
+    "register_model",
 ]

