@@ -180,6 +180,7 @@ def test_cli(tmp_path, monkeypatch, capsys, offline):
     assert calls[0]["allow_patterns"] == ["manifest.csv", "real/*/*/*"] and calls[0]["max_workers"] == 8
     assert "1 video(s)" in capsys.readouterr().out
 
-    with pytest.raises(SystemExit) as exc:
-        _parser().parse_args(["download", "--method", "deepfacelab"])
-    assert exc.value.code == 2
+    calls.clear()
+    assert run_command(_parser(), ["download", "--root", str(root), "--method", "deepfacelab", "--no-progress"]) == 2
+    err = capsys.readouterr().err  # checked against the root's taxonomy (a root may register its own methods)
+    assert err.count("\n") == 1 and "deepfacelab" in err and "Traceback" not in err and not calls
