@@ -23,6 +23,12 @@ def training_options() -> argparse.ArgumentParser:
     model.add_argument("--backbone", help="timm backbone name for the model's image streams")
     model.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", type=_key_value,
                        help="extra model keyword argument, JSON value (e.g. use_flow_stats=false); repeatable")
+    model.add_argument("--pretrained", action="store_true",
+                       help="start from ImageNet weights (timm, via the Hugging Face cache: HF_HOME/HF_TOKEN) or "
+                            "Kinetics weights (torchvision video models, via TORCH_HOME)")
+    model.add_argument("--pretrained-weights", type=Path, metavar="FILE",
+                       help="start from this local .safetensors/.pth state_dict of the backbone (offline "
+                            "--pretrained; implies it)")
     data = parser.add_argument_group("data")
     # no argparse choices: the root may register more methods; TrainConfig.methods() checks them
     data.add_argument("--train-methods", nargs="+", default=[], metavar="M",
@@ -63,6 +69,8 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     model_kwargs = dict(args.model_arg)
     if args.backbone:
         model_kwargs["backbone"] = args.backbone
+    if args.pretrained_weights or args.pretrained:  # recorded in run_config.json; checkpoints drop it
+        model_kwargs["pretrained"] = str(args.pretrained_weights) if args.pretrained_weights else True
     flow_backend, flow_kwargs = flow_settings(args)
     data = DataConfig(size=tuple(args.size), clip_len=args.clip_len, stride=args.stride,
                       train_clips_per_video=args.clips_per_video, eval_clips_per_video=args.eval_clips_per_video,
