@@ -101,3 +101,15 @@ def test_torchvision_offline_is_one_line(monkeypatch):
     with pytest.raises(DownloadError) as info:
         create_model("r2plus1d_18", pretrained=True)
     assert "\n" not in str(info.value) and "--pretrained-weights FILE" in str(info.value)
+
+
+def test_cli_pretrained_options_reach_the_model(tmp_path):
+    from tofnet.cli import build_parser
+    from tofnet.cli.common import train_config_from_args
+
+    def kwargs(*extra):
+        return train_config_from_args(build_parser().parse_args(["train", "--root", str(tmp_path), *extra])).model_kwargs
+
+    assert "pretrained" not in kwargs()
+    assert kwargs("--pretrained")["pretrained"] is True
+    assert kwargs("--pretrained-weights", "w.safetensors")["pretrained"] == "w.safetensors"
