@@ -10,7 +10,7 @@ from tofnet.data import DataConfig
 from tofnet.models import list_models
 from tofnet.train import TrainConfig
 from tofnet.transforms import AugmentConfig
-from ttdf.cli.options import positive_int
+from ttdf.cli.options import positive_int, size_type
 from ttdf.taxonomy import load_taxonomy
 
 
@@ -46,6 +46,11 @@ def training_options() -> argparse.ArgumentParser:
     data.add_argument("--eval-clips-per-video", type=positive_int, default=DataConfig.eval_clips_per_video,
                       help="evenly spaced clips per video in evaluation")
     data.add_argument("--no-augment", dest="augment", action="store_false", help="disable augmentation")
+    data.add_argument("--crop", type=size_type, default=None, metavar="HxW",
+                      help="score an RGB window of this size centred on the motion, cut from frames read at "
+                           "--rgb-size (default: whole frames at --size)")
+    data.add_argument("--rgb-size", type=size_type, default=None, metavar="HxW",
+                      help="frame size RGB is read at before --crop (default: --size)")
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--epochs", type=positive_int, default=TrainConfig.epochs)
     optim.add_argument("--batch-size", type=positive_int, default=TrainConfig.batch_size)
@@ -74,7 +79,8 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     flow_backend, flow_kwargs = flow_settings(args)
     data = DataConfig(size=tuple(args.size), clip_len=args.clip_len, stride=args.stride,
                       train_clips_per_video=args.clips_per_video, eval_clips_per_video=args.eval_clips_per_video,
-                      flow_backend=flow_backend, flow_kwargs=flow_kwargs)
+                      flow_backend=flow_backend, flow_kwargs=flow_kwargs,
+                      crop=tuple(args.crop) if args.crop else None, rgb_size=tuple(args.rgb_size) if args.rgb_size else None)
     return TrainConfig(root=str(args.root), out=str(args.out), model=args.model, model_kwargs=model_kwargs,
                        train_methods=tuple(args.train_methods), holdout_methods=tuple(args.holdout_methods),
                        configs=tuple(args.configs), compressions=tuple(args.compression), epochs=args.epochs,
