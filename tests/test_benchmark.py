@@ -75,3 +75,17 @@ def test_benchmark_cli_trains_each_model_once_and_resumes(tmp_path, capsys, monk
 def test_benchmark_refuses_a_shared_backbone(tmp_path, capsys):
     assert tofnet_main(["benchmark", "--root", str(tmp_path), "--backbone", "resnet18"]) != 0
     assert "--model-arg MODEL:backbone=NAME" in capsys.readouterr().err
+
+
+def test_goal_lines_name_every_miss_and_compare_with_baselines():
+    from tofnet.benchmark import goal_lines
+
+    good = {**heldout_metrics(_report([0.1, 0.2], [0.8, 0.9], 0.5)), "auc": 0.95}
+    bad = {**heldout_metrics(_report([0.6, 0.2], [0.8, 0.3], 0.5)), "auc": 0.7}
+    table = {"rows": [{"model": "tofnet", "held_out": "a", **good}, {"model": "tofnet", "held_out": "b", **bad},
+                      {"model": "rgb_frame", "held_out": "a", **bad}, {"model": "rgb_frame", "held_out": "b", **bad}]}
+    lines = goal_lines(table)
+    assert lines[0] == "tofnet, held out a: auc 0.950 (ok), real_acc 1.000 (ok), fake_acc 1.000 (ok)"
+    assert lines[1] == ("tofnet, held out b: auc 0.700 (goal >= 0.90), real_acc 0.500 (goal >= 0.85), "
+                        "fake_acc 0.500 (goal >= 0.80)")
+    assert lines[2] == "tofnet mean AUC 0.825: above every baseline (best baseline rgb_frame: 0.700)"

@@ -31,6 +31,8 @@ DEFAULT_MODELS = ("tofnet", "rgb_frame", "rgb_temporal", "flow_only", "flow_stat
                   "efficientnet_b4_frame", "r2plus1d_18")
 METRICS = ("auc", "acc", "eer", "ap", "real_acc", "fake_acc")
 MEAN = "mean"
+# what `make detector` aims for on every held-out method (issue: held-out families and real sources)
+DETECTOR_GOALS = {"auc": 0.90, "real_acc": 0.85, "fake_acc": 0.80}
 
 
 def model_kwargs_for(model: str, kwargs: dict) -> dict:
@@ -81,6 +83,31 @@ def mean_rows(rows: Sequence[dict]) -> list[dict]:
             row[key] = sum(values) / len(values) if values else None
         means.append(row)
     return means
+
+
+def goal_lines(table: dict, model: str = "tofnet", goals: dict[str, float] | None = None) -> list[str]:
+    """One line per held-out method saying whether ``model`` meets each goal, and one against the baselines."""
+    goals = goals or DETECTOR_GOALS
+    lines = []
+    for row in (r for r in table["rows"] if r["model"] == model):
+        checks = [f"{key} {_num(row.get(key))} ({'ok' if _meets(row.get(key), goal) else f'goal >= {goal:.2f}'})"
+                  for key, goal in goals.items()]
+        lines.append(f"{model}, held out {row['held_out']}: " + ", ".join(checks))
+    means = {r["model"]: r["auc"] for r in mean_rows(table["rows"])}
+    others = {m: a for m, a in means.items() if m != model and a is not None}
+    if model in means and others:
+        best = max(others, key=others.get)
+        verdict = "above every baseline" if _meets(means[model], others[best] + 1e-12) else "NOT above every baseline"
+        lines.append(f"{model} mean AUC {_num(means[model])}: {verdict} (best baseline {best}: {_num(others[best])})")
+    return lines
+
+
+def _meets(value: float | None, goal: float) -> bool:
+    return value is not None and value >= goal
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def benchmark_markdown(table: dict) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from tofnet.benchmark import DEFAULT_MODELS, run_benchmark
+from tofnet.benchmark import DEFAULT_MODELS, goal_lines, run_benchmark
 from tofnet.cli.common import out_option, train_config_from_args, training_options
 from tofnet.models import list_models
 from ttdf.cli.options import root_options, workers_options
@@ -35,5 +35,7 @@ def run(args: argparse.Namespace) -> int:
     table = run_benchmark(train_config_from_args(args), args.models, methods=args.methods)
     with open(f"{args.out}/benchmark.md", encoding="utf-8") as handle:
         print(handle.read())
+    for line in goal_lines(table):
+        print(f"goal: {line}")
     print(f"benchmark: {args.out}/benchmark.md, benchmark.json, benchmark.png ({len(table['rows'])} cells)")
     return 0
