@@ -53,7 +53,7 @@ DETECTOR_ROOT ?= data/detector
 DETECTOR_RUNS ?= runs/detector
 DETECTOR_FLOW := --size 48x64
 DETECTOR_ARGS ?= $(DETECTOR_FLOW) --rgb-size 192x256 --crop 64x64 --epochs 3 --batch-size 8 --lr 1e-3 \
-	--eval-clips-per-video 2 --workers 2 --no-progress
+	--eval-clips-per-video 2 --workers 1 --no-progress
 DETECTOR_TOFNET ?= backbone=mobilenetv3_small_050 embed_dim=64
 # the baselines with an image backbone get TOF-Net's; xception, efficientnet_b4 and r2plus1d keep their own
 DETECTOR_BASELINES ?= rgb_frame rgb_temporal flow_only flow_stats_only efficientnet_b4_frame xception_frame r2plus1d_18
