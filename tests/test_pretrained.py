@@ -25,7 +25,9 @@ def _seeded_timm_file(tmp_path, seed: int = 7):
 
 def _assert_backbone_equals(backbone: torch.nn.Module, reference: dict[str, torch.Tensor]) -> None:
     state = backbone.state_dict()
-    shared = [k for k in state if k in reference and not k.startswith("classifier")]
+    # a stem built for other channel counts (6-channel early fusion) is adapted by timm, not copied
+    shared = [k for k in state if k in reference and not k.startswith("classifier")
+              and state[k].shape == reference[k].shape]
     assert len(shared) > 50
     for key in shared:
         assert torch.equal(state[key], reference[key]), key
@@ -52,7 +54,9 @@ def test_a_local_weights_file_loads_into_every_tofnet_stream(tmp_path, monkeypat
     reference, path = _seeded_timm_file(tmp_path)
     monkeypatch.setattr(timm.models._hub, "hf_hub_download", lambda *a, **k: pytest.fail("no download expected"))
     model = create_model("tofnet", pretrained=str(path), embed_dim=16)
-    for encoder in (model.rgb_encoder, model.diff_encoder, model.flow_encoder):
+    encoders = [getattr(model, name) for name in ("rgb_encoder", "diff_encoder", "flow_encoder") if hasattr(model, name)]
+    assert len(encoders) >= 2
+    for encoder in encoders:
         _assert_backbone_equals(encoder.backbone, reference)
 
 
