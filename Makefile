@@ -13,7 +13,7 @@ DEMO_EPOCHS ?= 4
 FOOTAGE ?= data/footage
 FOOTAGE_ROOT ?= data/footage-root
 
-.PHONY: install test demo bench gpu-check clean footage
+.PHONY: install test demo bench gpu-check clean footage detector detector-benchmark
 
 install: $(STAMP)
 
@@ -47,6 +47,34 @@ demo: install
 footage: install
 	$(PY) -m ttdf.footage $(FOOTAGE) --root $(FOOTAGE_ROOT)
 
+# The default detector, trained on real footage forged with `ttdf forge` (docs/DETECTOR.md).
+# Flow on whole frames at 48x64; RGB as 64x64 windows at full resolution (192x256), centred on the motion.
+DETECTOR_ROOT ?= data/detector
+DETECTOR_RUNS ?= runs/detector
+DETECTOR_FLOW := --size 48x64
+DETECTOR_ARGS ?= $(DETECTOR_FLOW) --rgb-size 192x256 --crop 64x64 --epochs 3 --batch-size 8 --lr 1e-3 \
+	--eval-clips-per-video 2 --workers 1 --no-progress
+DETECTOR_TOFNET ?= backbone=mobilenetv3_small_050 embed_dim=64
+# the baselines with an image backbone get TOF-Net's; xception, efficientnet_b4 and r2plus1d keep their own
+DETECTOR_BASELINES ?= rgb_frame rgb_temporal flow_only flow_stats_only efficientnet_b4_frame xception_frame r2plus1d_18
+DETECTOR_BASELINE_ARGS ?= rgb_frame:backbone=mobilenetv3_small_050 rgb_temporal:backbone=mobilenetv3_small_050 \
+	rgb_temporal:embed_dim=64 flow_only:backbone=mobilenetv3_small_050 flow_stats_only:embed_dim=64
+detector: install
+	$(PY) -m ttdf.footage $(FOOTAGE) --root $(DETECTOR_ROOT)
+	$(VENV)/bin/ttdf forge --root $(DETECTOR_ROOT) --workers 2
+	$(VENV)/bin/tofnet flow --root $(DETECTOR_ROOT) $(DETECTOR_FLOW) --workers 2
+	$(VENV)/bin/tofnet train --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS) $(DETECTOR_ARGS) \
+	  $(addprefix --model-arg ,$(DETECTOR_TOFNET))
+	$(VENV)/bin/tofnet benchmark --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS)/loo --models tofnet $(DETECTOR_ARGS) \
+	  $(addprefix --model-arg tofnet:,$(DETECTOR_TOFNET))
+	$(VENV)/bin/tofnet predict $$(ls $(DETECTOR_ROOT)/real/raw/test/* | head -n 1) --checkpoint $(DETECTOR_RUNS)/best
+
+# TOF-Net against the baselines, same protocol, data and settings (reuses the TOF-Net cells of `make detector`).
+detector-benchmark: detector
+	$(VENV)/bin/tofnet benchmark --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS)/loo $(DETECTOR_ARGS) \
+	  --models tofnet $(DETECTOR_BASELINES) $(addprefix --model-arg tofnet:,$(DETECTOR_TOFNET)) \
+	  $(addprefix --model-arg ,$(DETECTOR_BASELINE_ARGS))
+
 bench: install
 	$(PY) -m bench
 
@@ -55,4 +83,4 @@ gpu-check: install
 	$(PY) -m bench.gpu_check
 
 clean:
-	rm -rf $(DEMO_ROOT) $(DEMO_RUNS) $(FOOTAGE_ROOT) .pytest_cache
+	rm -rf $(DEMO_ROOT) $(DEMO_RUNS) $(FOOTAGE_ROOT) $(DETECTOR_ROOT) $(DETECTOR_RUNS) .pytest_cache

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
+from tofnet.crops import crop_frames, motion_crop_origin
 from tofnet.flow import DEFAULT_FLOW_BACKEND, create_flow_estimator, flow_cache_key, flow_weights_id
 from tofnet.flow_cache import FlowCache, load_or_compute_flow
 from ttdf.video import count_frames, read_frames
@@ -46,6 +47,10 @@ class DataConfig:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     reader_backend: str = "auto"
+    # RGB crop (h, w) cut from frames read at ``rgb_size`` (default: ``size``), centred on the motion
+    # (tofnet.crops); None: the whole frame at ``size``. Flow stays whole-frame at ``size``.
+    crop: tuple[int, int] | None = None
+    rgb_size: tuple[int, int] | None = None
 
     def sampling(self, *, train: bool) -> ClipSampling:
         return ClipSampling(clip_len=self.clip_len, stride=self.stride, mode="random" if train else "uniform",
@@ -82,8 +87,8 @@ class DataConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "DataConfig":
         data = dict(data)
-        for key in ("size", "mean", "std"):
-            if key in data:
+        for key in ("size", "mean", "std", "crop", "rgb_size"):
+            if data.get(key) is not None:
                 data[key] = tuple(data[key])
         return cls(**data)
 
@@ -134,7 +139,8 @@ class ClipDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self.failures: dict[str, str] = {}
-        self._estimator = create_flow_estimator(config.flow_backend, **config.flow_kwargs) if "flow" in inputs else None
+        self._needs_flow = "flow" in inputs or (config.crop is not None and "rgb" in inputs)  # crops follow motion
+        self._estimator = create_flow_estimator(config.flow_backend, **config.flow_kwargs) if self._needs_flow else None
         self._mean = np.asarray(config.mean, np.float32).reshape(1, 3, 1, 1)
         self._std = np.asarray(config.std, np.float32).reshape(1, 3, 1, 1)
 
@@ -170,10 +176,16 @@ class ClipDataset(Dataset):
             raise VideoError(video.path, f"has {frames} frame(s); a clip needs at least 2 (frame + its optical flow)")
         indices = self.sampling.clip_indices(frames, rng=rng if self.train else None)[clip]
         rgb = flow = None
-        if "rgb" in self.inputs:
-            rgb = read_frames(video.path, indices, size=self.config.size, backend=backend, frames=indexed)
-        if "flow" in self.inputs:
+        if self._needs_flow:
             flow = self._clip_flow(video, indices, reader_backend=backend, frames=frames)
+        if "rgb" in self.inputs:
+            rgb = read_frames(video.path, indices, size=self.config.rgb_size or self.config.size, backend=backend,
+                              frames=indexed)
+            if self.config.crop is not None:
+                origin = motion_crop_origin(flow, rgb.shape[1:3], self.config.crop, rng=rng if self.train else None)
+                rgb = crop_frames(rgb, origin, self.config.crop)
+        if "flow" not in self.inputs:
+            flow = None
         if self.augment is not None:
             rgb, flow = self.augment(rgb, flow, rng)
         item = {"label": torch.tensor(float(max(video.label, 0))), "index": torch.tensor(index)}

@@ -10,7 +10,7 @@ from tofnet.data import DataConfig
 from tofnet.models import list_models
 from tofnet.train import TrainConfig
 from tofnet.transforms import AugmentConfig
-from ttdf.cli.options import positive_int
+from ttdf.cli.options import positive_int, size_type
 from ttdf.taxonomy import load_taxonomy
 
 
@@ -23,6 +23,12 @@ def training_options() -> argparse.ArgumentParser:
     model.add_argument("--backbone", help="timm backbone name for the model's image streams")
     model.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", type=_key_value,
                        help="extra model keyword argument, JSON value (e.g. use_flow_stats=false); repeatable")
+    model.add_argument("--pretrained", action="store_true",
+                       help="start from ImageNet weights (timm, via the Hugging Face cache: HF_HOME/HF_TOKEN) or "
+                            "Kinetics weights (torchvision video models, via TORCH_HOME)")
+    model.add_argument("--pretrained-weights", type=Path, metavar="FILE",
+                       help="start from this local .safetensors/.pth state_dict of the backbone (offline "
+                            "--pretrained; implies it)")
     data = parser.add_argument_group("data")
     # no argparse choices: the root may register more methods; TrainConfig.methods() checks them
     data.add_argument("--train-methods", nargs="+", default=[], metavar="M",
@@ -40,6 +46,11 @@ def training_options() -> argparse.ArgumentParser:
     data.add_argument("--eval-clips-per-video", type=positive_int, default=DataConfig.eval_clips_per_video,
                       help="evenly spaced clips per video in evaluation")
     data.add_argument("--no-augment", dest="augment", action="store_false", help="disable augmentation")
+    data.add_argument("--crop", type=size_type, default=None, metavar="HxW",
+                      help="score an RGB window of this size centred on the motion, cut from frames read at "
+                           "--rgb-size (default: whole frames at --size)")
+    data.add_argument("--rgb-size", type=size_type, default=None, metavar="HxW",
+                      help="frame size RGB is read at before --crop (default: --size)")
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--epochs", type=positive_int, default=TrainConfig.epochs)
     optim.add_argument("--batch-size", type=positive_int, default=TrainConfig.batch_size)
@@ -63,10 +74,13 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     model_kwargs = dict(args.model_arg)
     if args.backbone:
         model_kwargs["backbone"] = args.backbone
+    if args.pretrained_weights or args.pretrained:  # recorded in run_config.json; checkpoints drop it
+        model_kwargs["pretrained"] = str(args.pretrained_weights) if args.pretrained_weights else True
     flow_backend, flow_kwargs = flow_settings(args)
     data = DataConfig(size=tuple(args.size), clip_len=args.clip_len, stride=args.stride,
                       train_clips_per_video=args.clips_per_video, eval_clips_per_video=args.eval_clips_per_video,
-                      flow_backend=flow_backend, flow_kwargs=flow_kwargs)
+                      flow_backend=flow_backend, flow_kwargs=flow_kwargs,
+                      crop=tuple(args.crop) if args.crop else None, rgb_size=tuple(args.rgb_size) if args.rgb_size else None)
     return TrainConfig(root=str(args.root), out=str(args.out), model=args.model, model_kwargs=model_kwargs,
                        train_methods=tuple(args.train_methods), holdout_methods=tuple(args.holdout_methods),
                        configs=tuple(args.configs), compressions=tuple(args.compression), epochs=args.epochs,

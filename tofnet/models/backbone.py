@@ -2,36 +2,26 @@
 from __future__ import annotations
 
 import torch
-import timm
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 from torchvision.utils import flow_to_image
 
-from ttdf.errors import DownloadError, TTDFError
+from tofnet.models.pretrained import Pretrained, timm_model
+from ttdf.errors import TTDFError
 
 FLOW_INPUTS = ("image", "field")
 
 
-def create_backbone(name: str, *, pretrained: bool = False, in_chans: int = 3) -> nn.Module:
-    """``timm.create_model(name, num_classes=0)`` (globally pooled features) with actionable errors."""
-    if not timm.is_model(name):
-        raise TTDFError(f"unknown timm backbone {name!r}; pick one from timm.list_models(), e.g. "
-                        "'mobilenetv3_small_100' or 'resnet18'")
-    try:
-        return timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=in_chans)
-    except Exception as err:  # timm surfaces hub/HTTP/file errors under many types
-        if not pretrained:
-            raise
-        reason = (str(err).strip().splitlines() or [""])[0]
-        raise DownloadError(f"could not fetch pretrained timm weights for {name!r} ({type(err).__name__}: "
-                            f"{reason}); pass pretrained=False, or download them once online into the "
-                            "Hugging Face cache (HF_HOME) and set HF_HUB_OFFLINE=1") from err
+def create_backbone(name: str, *, pretrained: Pretrained = False, in_chans: int = 3) -> nn.Module:
+    """``timm.create_model(name, num_classes=0)`` (globally pooled features); ``pretrained`` as in
+    :mod:`tofnet.models.pretrained` (False, True or a weights file)."""
+    return timm_model(name, pretrained=pretrained, num_classes=0, in_chans=in_chans)
 
 
 class FrameEncoder(nn.Module):
     """Runs a 2D backbone on every frame: (B, T, C, H, W) -> (B, T, out_dim)."""
 
-    def __init__(self, name: str, *, pretrained: bool = False, in_chans: int = 3):
+    def __init__(self, name: str, *, pretrained: Pretrained = False, in_chans: int = 3):
         super().__init__()
         self.backbone = create_backbone(name, pretrained=pretrained, in_chans=in_chans)
         # head_hidden_size differs from num_features for nets with a pre-logits conv (MobileNetV3, LCNet)

@@ -2,7 +2,8 @@
 
 ``rgb_frame``: a per-frame image classifier, clip logit = mean of frame logits (frame-level
 detectors). ``flow_only``: the same on rendered flow images (AIGVDet's flow branch).
-``rgb_temporal`` and ``flow_stats_only`` are single-branch TOF-Nets.
+``rgb_temporal`` and ``flow_stats_only`` are single-branch TOF-Nets. ``xception_frame`` and
+``efficientnet_b4_frame`` are the standard frame-level deepfake detectors (FaceForensics++, DFDC).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ class FrameConfig:
     dropout: float = 0.1
     input_size: tuple[int, int] = (112, 112)
     clip_len: int = 8
-    pretrained: bool = False
+    pretrained: bool | str = False  # True: hub download; str: a local weights file
 
     def __post_init__(self) -> None:
         self.input_size = tuple(int(v) for v in self.input_size)  # type: ignore[assignment]
@@ -87,3 +88,17 @@ def flow_stats_only(pretrained: bool = False, **kwargs: Any) -> TOFNet:
     """Flow-distribution statistics alone: how far does motion statistics get without pixels?"""
     defaults = {"use_rgb": False, "use_flow": False, "pretrained": pretrained}
     return TOFNet(config_from_kwargs(TOFNetConfig, "flow_stats_only", defaults, kwargs))
+
+
+@register_model
+def xception_frame(pretrained: bool | str = False, **kwargs: Any) -> FrameClassifier:
+    """Per-frame Xception (FaceForensics++'s frame-level baseline, timm ``legacy_xception``), mean of logits."""
+    defaults = {"backbone": "legacy_xception", "pretrained": pretrained}
+    return FrameClassifier(config_from_kwargs(FrameConfig, "xception_frame", defaults, kwargs))
+
+
+@register_model
+def efficientnet_b4_frame(pretrained: bool | str = False, **kwargs: Any) -> FrameClassifier:
+    """Per-frame EfficientNet-B4 (the DFDC-winning frame-level detector's backbone), mean of logits."""
+    defaults = {"backbone": "efficientnet_b4", "pretrained": pretrained}
+    return FrameClassifier(config_from_kwargs(FrameConfig, "efficientnet_b4_frame", defaults, kwargs))

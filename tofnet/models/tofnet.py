@@ -45,7 +45,7 @@ class TOFNetConfig:
     dropout: float = 0.1
     input_size: tuple[int, int] = (112, 112)
     clip_len: int = 8
-    pretrained: bool = False
+    pretrained: bool | str = False  # True: hub download; str: a local weights file
 
     def __post_init__(self) -> None:
         self.input_size = tuple(int(v) for v in self.input_size)  # type: ignore[assignment]

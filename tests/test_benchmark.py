@@ -1,0 +1,91 @@
+"""`tofnet benchmark`: several models under one leave-one-method-out protocol, one table."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.tiny_dataset import write_tiny_dataset
+from tofnet.benchmark import heldout_metrics, mean_rows, model_kwargs_for, write_benchmark
+from tofnet.cli import main as tofnet_main
+from ttdf.index import index_dataset
+
+
+def _report(reals, fakes, threshold):
+    videos = [{"label": 0, "prob": p} for p in reals] + [{"label": 1, "prob": p} for p in fakes]
+    video = {"n_real": len(reals), "n_fake": len(fakes), "auc": 0.9, "acc": 0.8, "eer": 0.1, "ap": 0.95}
+    return {"video": video, "meta": {"threshold": threshold}, "videos": videos}
+
+
+def test_per_class_accuracy_uses_the_saved_threshold():
+    row = heldout_metrics(_report([0.1, 0.2, 0.6, 0.3], [0.7, 0.55, 0.5], threshold=0.55))
+    assert row["real_acc"] == 0.75  # 0.6 >= 0.55 is called forged
+    assert row["fake_acc"] == pytest.approx(2 / 3)  # 0.5 < 0.55 is called real
+    assert (row["n_real"], row["n_fake"], row["auc"], row["threshold"]) == (4, 3, 0.9, 0.55)
+
+
+def test_mean_rows_and_model_specific_kwargs():
+    rows = [{"model": "a", "held_out": "x", "auc": 0.6, "acc": None}, {"model": "a", "held_out": "y", "auc": 1.0},
+            {"model": "b", "held_out": "x", "auc": 0.5}]
+    means = {r["model"]: r for r in mean_rows(rows)}
+    assert means["a"]["auc"] == pytest.approx(0.8) and means["a"]["acc"] is None and means["b"]["auc"] == 0.5
+    kwargs = {"embed_dim": 8, "tofnet:temporal": "gru", "rgb_frame:backbone": "resnet18"}
+    assert model_kwargs_for("tofnet", kwargs) == {"embed_dim": 8, "temporal": "gru"}
+    assert model_kwargs_for("rgb_frame", kwargs) == {"embed_dim": 8, "backbone": "resnet18"}
+
+
+def test_write_benchmark_tables_and_chart(tmp_path):
+    rows = [{"model": m, "held_out": h, **heldout_metrics(_report([0.1, 0.4], [0.6, 0.9], 0.5))}
+            for m in ("tofnet", "rgb_frame") for h in ("magicdance", "magicanimate")]
+    paths = write_benchmark({"protocol": "p", "models": ["tofnet", "rgb_frame"],
+                             "held_out": ["magicdance", "magicanimate"], "rows": rows}, tmp_path)
+    text = paths["markdown"].read_text()
+    assert "| model | magicdance | magicanimate | mean |" in text and "| rgb_frame | 0.900 | 0.900 | 0.900 |" in text
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(json.loads(paths["json"].read_text())["rows"]) == 4
+
+
+def test_benchmark_cli_trains_each_model_once_and_resumes(tmp_path, capsys, monkeypatch):
+    import tofnet.loo
+
+    root, out = tmp_path / "ds", tmp_path / "bench"
+    write_tiny_dataset(root, sources=6, frames=6, size=(32, 32))
+    index_dataset(root, workers=1, progress=False)
+    argv = ["benchmark", "--root", str(root), "--out", str(out), "--models", "rgb_frame", "flow_stats_only",
+            "--methods", "magicdance", "--epochs", "1", "--size", "32x32", "--clip-len", "3", "--clips-per-video", "1",
+            "--eval-clips-per-video", "2", "--batch-size", "4", "--model-arg", "rgb_frame:backbone=mobilenetv3_small_050",
+            "--model-arg", "flow_stats_only:embed_dim=16", "--no-progress"]
+    assert tofnet_main(argv) == 0
+    table = json.loads((out / "benchmark.json").read_text())
+    assert [(r["model"], r["held_out"]) for r in table["rows"]] == [("rgb_frame", "magicdance"),
+                                                                     ("flow_stats_only", "magicdance")]
+    for model in ("rgb_frame", "flow_stats_only"):
+        run = json.loads((out / model / "method-magicdance" / "run_config.json").read_text())
+        assert run["model"] == model and run["holdout_methods"] == ["magicdance"]
+    assert json.loads((out / "rgb_frame" / "method-magicdance" / "best" / "config.json").read_text()
+                      )["model"]["kwargs"]["backbone"] == "mobilenetv3_small_050"
+    assert "| flow_stats_only |" in capsys.readouterr().out
+
+    trained = []
+    monkeypatch.setattr(tofnet.train, "train_one_epoch", lambda *a, **k: trained.append(1) or 0.0)
+    assert tofnet_main(argv) == 0 and trained == []  # finished cells are not retrained
+    assert json.loads((out / "benchmark.json").read_text())["rows"] == table["rows"]
+
+
+def test_benchmark_refuses_a_shared_backbone(tmp_path, capsys):
+    assert tofnet_main(["benchmark", "--root", str(tmp_path), "--backbone", "resnet18"]) != 0
+    assert "--model-arg MODEL:backbone=NAME" in capsys.readouterr().err
+
+
+def test_goal_lines_name_every_miss_and_compare_with_baselines():
+    from tofnet.benchmark import goal_lines
+
+    good = {**heldout_metrics(_report([0.1, 0.2], [0.8, 0.9], 0.5)), "auc": 0.95}
+    bad = {**heldout_metrics(_report([0.6, 0.2], [0.8, 0.3], 0.5)), "auc": 0.7}
+    table = {"rows": [{"model": "tofnet", "held_out": "a", **good}, {"model": "tofnet", "held_out": "b", **bad},
+                      {"model": "rgb_frame", "held_out": "a", **bad}, {"model": "rgb_frame", "held_out": "b", **bad}]}
+    lines = goal_lines(table)
+    assert lines[0] == "tofnet, held out a: auc 0.950 (ok), real_acc 1.000 (ok), fake_acc 1.000 (ok)"
+    assert lines[1] == ("tofnet, held out b: auc 0.700 (goal >= 0.90), real_acc 0.500 (goal >= 0.85), "
+                        "fake_acc 0.500 (goal >= 0.80)")
+    assert lines[2] == "tofnet mean AUC 0.825: above every baseline (best baseline rgb_frame: 0.700)"

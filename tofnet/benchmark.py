@@ -1,0 +1,159 @@
+"""``tofnet benchmark``: several detectors under one leave-one-method-out protocol, in one table.
+
+Every model is trained and evaluated exactly as ``tofnet loo --protocols method`` would (same data,
+sampling, epochs, seed, threshold calibration on validation), each in ``<out>/<model>/method-<m>/``,
+so an interrupted benchmark resumes and a model added later reuses the finished ones. The result is
+one table, model x held-out method, of video-level AUC, ACC, EER and AP, plus the share of real
+and of forged test videos called correctly at the saved threshold:
+
+    <out>/benchmark.json   every row, with the protocol settings
+    <out>/benchmark.md     the tables
+    <out>/benchmark.png    AUC per held-out method and model (grouped bars)
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from tofnet.loo import leave_one_method_out
+from tofnet.report import markdown_table
+from tofnet.train import TrainConfig
+from ttdf.errors import TTDFError
+from ttdf.fsutil import atomic_path, atomic_write_text
+
+# TOF-Net, its frame/temporal/flow baselines, and the field's standard frame- and clip-level detectors
+DEFAULT_MODELS = ("tofnet", "rgb_frame", "rgb_temporal", "flow_only", "flow_stats_only", "xception_frame",
+                  "efficientnet_b4_frame", "r2plus1d_18")
+METRICS = ("auc", "acc", "eer", "ap", "real_acc", "fake_acc")
+MEAN = "mean"
+# what `make detector` aims for on every held-out method (issue: held-out families and real sources)
+DETECTOR_GOALS = {"auc": 0.90, "real_acc": 0.85, "fake_acc": 0.80}
+
+
+def model_kwargs_for(model: str, kwargs: dict) -> dict:
+    """Plain ``key`` options apply to every model; ``model:key`` ones only to that model."""
+    chosen = {k: v for k, v in kwargs.items() if ":" not in k}
+    chosen.update({k.split(":", 1)[1]: v for k, v in kwargs.items() if k.split(":", 1)[0] == model and ":" in k})
+    return chosen
+
+
+def run_benchmark(base: TrainConfig, models: Sequence[str], *, methods: Sequence[str] = ()) -> dict:
+    """Leave-one-method-out for each of ``models``; writes and returns the benchmark table."""
+    if not models:
+        raise TTDFError("tofnet benchmark: no model given; pass --models, e.g. --models tofnet rgb_frame")
+    if len(set(models)) != len(models):
+        raise TTDFError(f"tofnet benchmark: --models lists a model twice ({' '.join(models)})")
+    rows = []
+    for model in models:
+        config = replace(base, model=model, out=str(Path(base.out) / model),
+                         model_kwargs=model_kwargs_for(model, base.model_kwargs))
+        for held_out, report in leave_one_method_out(config, tuple(methods)).items():
+            rows.append({"model": model, "held_out": held_out, **heldout_metrics(report)})
+    table = {"protocol": "leave-one-method-out, video level", "models": list(models),
+             "held_out": list(dict.fromkeys(r["held_out"] for r in rows)), "rows": rows,
+             "config": base.to_dict()}
+    write_benchmark(table, base.out)
+    return table
+
+
+def heldout_metrics(report: dict) -> dict:
+    """Video-level metrics of one evaluation report, plus per-class accuracy at its threshold."""
+    video, threshold = report["video"], report["meta"]["threshold"]
+    reals = [v["prob"] for v in report.get("videos", []) if v["label"] == 0]
+    fakes = [v["prob"] for v in report.get("videos", []) if v["label"] == 1]
+    return {"n_real": video["n_real"], "n_fake": video["n_fake"], "threshold": threshold,
+            **{k: video.get(k) for k in ("auc", "acc", "eer", "ap")},
+            "real_acc": sum(p < threshold for p in reals) / len(reals) if reals else None,
+            "fake_acc": sum(p >= threshold for p in fakes) / len(fakes) if fakes else None}
+
+
+def mean_rows(rows: Sequence[dict]) -> list[dict]:
+    """One ``held_out="mean"`` row per model (metrics averaged over its held-out methods)."""
+    means = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model]
+        row = {"model": model, "held_out": MEAN}
+        for key in METRICS:
+            values = [r[key] for r in mine if r.get(key) is not None]
+            row[key] = sum(values) / len(values) if values else None
+        means.append(row)
+    return means
+
+
+def goal_lines(table: dict, model: str = "tofnet", goals: dict[str, float] | None = None) -> list[str]:
+    """One line per held-out method saying whether ``model`` meets each goal, and one against the baselines."""
+    goals = goals or DETECTOR_GOALS
+    lines = []
+    for row in (r for r in table["rows"] if r["model"] == model):
+        checks = [f"{key} {_num(row.get(key))} ({'ok' if _meets(row.get(key), goal) else f'goal >= {goal:.2f}'})"
+                  for key, goal in goals.items()]
+        lines.append(f"{model}, held out {row['held_out']}: " + ", ".join(checks))
+    means = {r["model"]: r["auc"] for r in mean_rows(table["rows"])}
+    others = {m: a for m, a in means.items() if m != model and a is not None}
+    if model in means and others:
+        best = max(others, key=others.get)
+        verdict = "above every baseline" if _meets(means[model], others[best] + 1e-12) else "NOT above every baseline"
+        lines.append(f"{model} mean AUC {_num(means[model])}: {verdict} (best baseline {best}: {_num(others[best])})")
+    return lines
+
+
+def _meets(value: float | None, goal: float) -> bool:
+    return value is not None and value >= goal
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def benchmark_markdown(table: dict) -> str:
+    rows, held_out = table["rows"], table["held_out"]
+    means = {r["model"]: r for r in mean_rows(rows)}
+    auc = []
+    for model in table["models"]:
+        cells = {r["held_out"]: r["auc"] for r in rows if r["model"] == model}
+        auc.append({"model": model, **cells, MEAN: means.get(model, {}).get("auc")})
+    columns = ("model", "held_out", "auc", "acc", "eer", "ap", "real_acc", "fake_acc", "n_real", "n_fake")
+    return "\n".join([
+        f"# Benchmark: {table['protocol']}", "",
+        "Video-level AUC, model x held-out method (each model trained without that method):", "",
+        markdown_table(auc, ["model", *held_out, MEAN]),
+        "All metrics (ACC, real_acc = real videos scored real, fake_acc = forgeries scored forged, "
+        "all at the threshold picked on validation and saved in the checkpoint):", "",
+        markdown_table([*rows, *means.values()], columns),
+        "![AUC per held-out method](benchmark.png)", ""])
+
+
+def write_benchmark(table: dict, out: str | Path) -> dict[str, Path]:
+    """``benchmark.json``, ``benchmark.md`` and ``benchmark.png`` in ``out``, each written atomically."""
+    out = Path(out)
+    paths = {"json": out / "benchmark.json", "markdown": out / "benchmark.md", "png": out / "benchmark.png"}
+    atomic_write_text(paths["json"], json.dumps(table, indent=2) + "\n")
+    atomic_write_text(paths["markdown"], benchmark_markdown(table))
+    _write_bars(table, paths["png"])
+    return paths
+
+
+def _write_bars(table: dict, target: Path) -> None:
+    groups = [*table["held_out"], MEAN]
+    rows = [*table["rows"], *mean_rows(table["rows"])]
+    models = table["models"]
+    fig = Figure(figsize=(max(6.0, 1.2 * len(groups) * max(1, len(models)) / 3), 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    width = 0.8 / max(1, len(models))
+    for i, model in enumerate(models):
+        values = {r["held_out"]: r["auc"] for r in rows if r["model"] == model}
+        xs = [g + (i - (len(models) - 1) / 2) * width for g in range(len(groups))]
+        ax.bar(xs, [values.get(g) or 0.0 for g in groups], width, label=model)
+    ax.axhline(0.5, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xticks(range(len(groups)), groups, rotation=20, ha="right")
+    ax.set(ylim=(0, 1.0), ylabel="video-level AUC", title="Held-out method AUC")
+    ax.legend(fontsize="small", ncol=2, loc="lower right")
+    fig.tight_layout()
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, format="png")
