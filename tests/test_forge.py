@@ -235,8 +235,11 @@ def test_footage_cuts_clips_at_one_size_and_offline_is_one_clear_error(tmp_path,
     video.with_suffix(".mp4").rename(video)
     clips = footage.cut_clips(video, clips=5, frames=8, size=(32, 24))
     assert len(clips) == 3 and all(c.shape == (8, 24, 32, 3) for c in clips)
-    records = footage.add_footage([video], tmp_path / "root", frames=8, progress=False)
+    damaged = tmp_path / "in" / "tree.avi"
+    damaged.write_bytes(video.read_bytes()[: video.stat().st_size // 2])  # a truncated sample is skipped, not fatal
+    records = footage.add_footage([damaged, video], tmp_path / "root", frames=8, progress=False)
     assert {r.split for r in records} == {"train"} and {r.width for r in records} == {256}
+    assert len(records) == 3 and all(r.identity_id.startswith("vtest-") for r in records)
     assert len(forge_dataset(tmp_path / "root", ForgeConfig(methods=("forge-flicker",)), progress=False).written) == 6
 
     def offline(*args, **kwargs):

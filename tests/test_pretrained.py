@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import urllib.error
 
+import huggingface_hub.constants
 import pytest
 import safetensors.torch
 import timm
@@ -60,8 +61,10 @@ def test_a_local_weights_file_loads_into_every_tofnet_stream(tmp_path, monkeypat
         _assert_backbone_equals(encoder.backbone, reference)
 
 
-def test_timm_offline_is_one_line_that_names_the_local_file_option():
-    # conftest sets HF_HUB_OFFLINE=1 and an empty HF_HOME: the real hub client refuses
+def test_timm_offline_is_one_line_that_names_the_local_file_option(monkeypatch):
+    # conftest sets HF_HUB_OFFLINE=1 and an empty HF_HOME; the hub client read the variable at import, so
+    # set its constant too: the real client then refuses at once instead of retrying the network
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(DownloadError) as info:
         create_model("rgb_frame", pretrained=True)
     message = str(info.value)

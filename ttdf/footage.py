@@ -10,6 +10,7 @@ Buck Bunny) are left out: only filmed footage.
 from __future__ import annotations
 
 import argparse
+import logging
 import subprocess
 import sys
 import zipfile
@@ -19,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ttdf.errors import TTDFError
+from ttdf.errors import TTDFError, VideoError
 from ttdf.generate import write_video
 from ttdf.index import index_dataset
 from ttdf.manifest import merge_into_manifest
@@ -37,6 +38,7 @@ class Sample:
 
 SAMPLES = (Sample("vtest.avi", "train", 10), Sample("bikes.mp4", "val", 5),
            Sample("carphone_pristine.mp4", "test", 2), Sample("tree.avi", "test", 1))
+log = logging.getLogger(__name__)
 SIZE = (256, 192)  # 4:3, long side 256: every clip the same size, as forge wants
 
 
@@ -100,8 +102,13 @@ def add_footage(videos: list[Path], root: Path, *, frames: int = 48, workers: in
     records = []
     for video in videos:
         sample = samples.get(video.name, Sample(video.name, taxonomy.splits[0], 4))
-        fps = probe_video(video).fps or 25.0
-        for k, clip in enumerate(cut_clips(video, clips=sample.clips, frames=frames)):
+        try:
+            fps = probe_video(video).fps or 25.0
+            clips = cut_clips(video, clips=sample.clips, frames=frames)
+        except VideoError as exc:  # one damaged sample (opencv-doc's tree.avi is truncated) never stops the rest
+            log.warning("footage: skipping %s: %s", video.name, exc.reason)
+            continue
+        for k, clip in enumerate(clips):
             identity = f"{video.stem.split('_')[0]}-{k:02d}"
             where = dict(label="real", method=None, config=None, split=sample.split, compression="raw",
                          identity_id=identity, pose_id=identity)
