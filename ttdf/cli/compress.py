@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ttdf.cli.options import filter_from_args, filter_options, root_options, shard_options, workers_options
+from ttdf.cli.options import (SHARD_OUTPUTS_HELP, filter_from_args, filter_options, print_shard_hint, root_options,
+                              shard_options, workers_options)
 from ttdf.compress import CRF_RANGE, PRESETS, compress_dataset
 from ttdf.taxonomy import load_taxonomy
 from ttdf.video import DEFAULT_PRESET
@@ -18,8 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Re-encode the indexed videos of one compression level (--from, default raw) with libx264 at "
                     "each CRF; CRF 23 and 40 are named c23 and c40, others crfN. Existing outputs are skipped, so "
                     "an interrupted run resumes. Outputs are added to manifest.csv and the index. "
-                    "Run `ttdf index` first. With --shard, outputs are registered in <root>/.ttdf/shards/ instead, and "
-                    "`ttdf index` (without --shard, once every shard is done) adds them to the manifest and index.")
+                    f"Run `ttdf index` first. {SHARD_OUTPUTS_HELP}")
     parser.add_argument("--crf", nargs="+", type=_crf, default=default_crfs, metavar="N",
                         help=f"CRF value(s) 0..51 (default: {' '.join(map(str, default_crfs))})")
     parser.add_argument("--preset", choices=PRESETS, default=DEFAULT_PRESET, metavar="P",
@@ -47,9 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     if report.busy:
         print(f"{len(report.busy)} output(s) are being written by another `ttdf compress` on this root, which "
               "registers them; rerun later to check")
-    if args.shard[1] > 1:
-        print(f"shard {args.shard[0]}/{args.shard[1]}: outputs are registered in <root>/.ttdf/shards/; run `ttdf index "
-              f"--root {args.root}` (without --shard) once every shard is done")
+    print_shard_hint(args)
     for path, reason in report.failed:
         print(f"  FAILED  {path}  {reason}", file=sys.stderr)
     return 1 if report.failed else 0

@@ -68,6 +68,19 @@ def shard_options() -> argparse.ArgumentParser:
     return parser
 
 
+# the closing sentence of a --help for commands whose shards write outputs (compress, forge)
+SHARD_OUTPUTS_HELP = ("With --shard, outputs are registered in <root>/.ttdf/shards/ instead, and `ttdf index` (without "
+                      "--shard, once every shard is done) adds them to the manifest and index.")
+
+
+def print_shard_hint(args: argparse.Namespace) -> None:
+    """After a sharded run that wrote outputs: where they are registered and the one merge step left."""
+    index, count = args.shard
+    if count > 1:
+        print(f"shard {index}/{count}: outputs are registered in <root>/.ttdf/shards/; run `ttdf index "
+              f"--root {args.root}` (without --shard) once every shard is done")
+
+
 def shard_type(text: str) -> tuple[int, int]:
     """argparse type for ``i/n`` (:func:`ttdf.shard.parse_shard`)."""
     try:
