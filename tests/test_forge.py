@@ -1,10 +1,13 @@
 """``ttdf forge``: families on real-looking pixels, the dataset run, resume, bad inputs and the CLI."""
 from __future__ import annotations
 
+import shutil
+
 import cv2
 import numpy as np
 import pytest
 
+from tests.test_fuzz_writers import _finish, _spawn
 from ttdf.cli import main as ttdf_main
 from ttdf.compress import compress_dataset
 from ttdf.errors import TTDFError
@@ -14,6 +17,7 @@ from ttdf.generate import self_config
 from ttdf.index import VideoIndex, index_dataset
 from ttdf.manifest import merge_into_manifest, read_manifest
 from ttdf.records import VideoFilter, VideoRecord, relative_path
+from ttdf.shard import SHARDS_DIR
 from ttdf.taxonomy import load_taxonomy
 from ttdf.video import encode_video, iter_frames
 
@@ -223,6 +227,65 @@ def test_preview_and_cli_validation(root, tmp_path, capsys):
         forge_dataset(tmp_path / "fakes-only", progress=False)
     jobs, _ = plan_forgeries(root, ForgeConfig(splits=("test",)))
     assert {j.identity.split for j in jobs} == {"test"}
+
+
+def _forged_state(root):
+    """What a forge run leaves that must not depend on sharding: output bytes, manifest rows, index rows."""
+    videos = {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted((root / "fake").rglob("*.mp4"))}
+    with VideoIndex.open(root) as index:
+        rows = {v.path: (v.status, v.record, v.size) for v in index.query(status=None)}
+    return videos, sorted(read_manifest(root / "manifest.csv"), key=lambda r: r.path), rows
+
+
+SHARD_CONFIG = ForgeConfig(methods=("forge-flicker",))  # one family: the split is what is tested
+
+
+@pytest.fixture
+def unsharded(root, tmp_path_factory):
+    """``root`` forged (one family) by one unsharded run, in a copy: what two shards plus `ttdf index` must give."""
+    copy = tmp_path_factory.mktemp("unsharded") / "root"
+    shutil.copytree(root, copy)
+    forge_dataset(copy, SHARD_CONFIG, progress=False)
+    return _forged_state(copy)
+
+
+def test_two_shards_then_index_equal_one_unsharded_run(root, unsharded):
+    manifest_before, index_before = (root / "manifest.csv").read_bytes(), _forged_state(root)[2]
+    reports = [forge_dataset(root, SHARD_CONFIG, shard=(i, 2), progress=False) for i in range(2)]
+    assert all(r.written and not r.failed and r.index is None for r in reports)
+    assert not set(reports[0].written) & set(reports[1].written)
+    assert sorted(reports[0].written + reports[1].written) == sorted(unsharded[0])
+    assert (root / "manifest.csv").read_bytes() == manifest_before and _forged_state(root)[2] == index_before
+    assert len(list((root / SHARDS_DIR).rglob("forge-*.csv"))) == 2
+    rerun = forge_dataset(root, SHARD_CONFIG, shard=(1, 2), progress=False)  # a rerun of a shard resumes
+    assert rerun.skipped == reports[1].written and not rerun.written
+    with pytest.raises(TTDFError, match="seed was 0, now 1"):  # shards share the stamp
+        forge_dataset(root, ForgeConfig(methods=("forge-flicker",), seed=1), shard=(0, 2), progress=False)
+
+    index_dataset(root, progress=False)
+    assert _forged_state(root) == unsharded  # same files, byte for byte, same manifest and index rows
+    assert not list((root / SHARDS_DIR).rglob("*.csv"))
+
+
+def test_cli_shards_at_the_same_time_then_index_equal_one_unsharded_run(root, unsharded, capsys):
+    manifest_before = (root / "manifest.csv").read_bytes()
+    procs = [_spawn("forge", "--root", str(root), "--methods", "forge-flicker", "--shard", f"{i}/2") for i in range(2)]
+    for i, proc in enumerate(procs):
+        code, out, err = _finish(proc)
+        assert code == 0, err
+        assert f"shard {i}/2: outputs are registered in <root>/.ttdf/shards/; run `ttdf index --root {root}` " \
+               "(without --shard) once every shard is done" in out
+    assert (root / "manifest.csv").read_bytes() == manifest_before
+    assert ttdf_main(["index", "--root", str(root), "--no-progress"]) == 0
+    assert _forged_state(root) == unsharded
+
+    capsys.readouterr()
+    for bad, says in (("2/2", "out of range: i must be 0..n-1 (for n=2: 0/2, 1/2)"), ("1/0", "n must be at least 1"),
+                      ("x", "expected i/n")):
+        with pytest.raises(SystemExit):
+            ttdf_main(["forge", "--root", str(root), "--shard", bad])
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err.startswith("ttdf forge: error: argument --shard: ") and says in err
 
 
 # --------------------------------------------------------------------------- footage

@@ -11,6 +11,8 @@ For every indexed raw real video (a "source") and every forge family (see
 Outputs are deterministic in the seed, written atomically (a rerun writes only what is missing),
 added to ``manifest.csv`` and indexed, so ``ttdf compress`` makes their c23/c40 like any video.
 A source that is too short, unreadable or of another frame size is listed with the reason.
+With ``shard=(i, n)`` (``--shard i/n``) a run forges only its share and leaves the manifest rows in a
+fragment that the next unsharded ``ttdf index`` merges (:mod:`ttdf.shard`).
 """
 from __future__ import annotations
 
@@ -27,9 +29,11 @@ from ttdf.forge_families import FAMILIES, Clip, animate, apply_family, backward_
 from ttdf.fsutil import atomic_path
 from ttdf.generate import check_stamp, cross_partner, make_rng, self_config, video_metadata, write_video
 from ttdf.index import IndexReport, IndexedVideo, VideoIndex, index_dataset
+from ttdf.lock import root_lock
 from ttdf.manifest import merge_into_manifest, read_manifest
 from ttdf.parallel import WorkerCrash, run_parallel
 from ttdf.records import VideoFilter, VideoRecord, relative_path
+from ttdf.shard import NO_SHARD, Shard, fragment_paths, is_sharded, select_shard, write_manifest_fragment
 from ttdf.taxonomy import Taxonomy, load_taxonomy
 from ttdf.video import iter_frames
 
@@ -211,14 +215,27 @@ def _forge_job(item: tuple[str, _Job, ForgeConfig, tuple[str, ...]]) -> list[tup
 
 
 def forge_dataset(root: str | Path, config: ForgeConfig = ForgeConfig(), *, workers: int = 1,
-                  progress: bool = True) -> ForgeReport:
-    """Forge every usable source of ``root``; register and index the outputs. Reruns write only what is missing."""
+                  shard: Shard = NO_SHARD, progress: bool = True) -> ForgeReport:
+    """Forge every usable source of ``root``; register and index the outputs. Reruns write only what is missing.
+
+    ``shard=(i, n)`` forges only that shard's (identity, configuration) pairs and, so that shards can run
+    at once on a shared root, writes neither the manifest nor the index: the rows go to a fragment under
+    ``<root>/.ttdf/shards/`` that the next unsharded ``ttdf index`` merges.
+    """
     taxonomy = load_taxonomy()
     root = Path(root)
+    sharded = is_sharded(shard)
     manifest = root / taxonomy.layout.manifest
     registered = {r.path for r in read_manifest(manifest, taxonomy)} if manifest.exists() else set()
+    if sharded:
+        registered |= fragment_paths(root, taxonomy)
+    # planned over every source, then split: mismatch partners are the same in every shard
     jobs, report = plan_forgeries(root, config)
-    check_stamp(root, STAMP_FILE, config.content_key(), "forge")
+    jobs = select_shard(jobs, shard, key=_shard_key)
+    # NOTE: under the root lock, so that checking and creating the stamp is one step: shards started at once
+    # with other options (another --seed) would otherwise both find no stamp and mix their videos in one root.
+    with root_lock(root, what="checking the forge stamp"):
+        check_stamp(root, STAMP_FILE, config.content_key(), "forge")
     items, done = [], []
     for job in jobs:
         pending = tuple(o.path for o in job.outputs if not (root / o.path).exists())
@@ -241,13 +258,21 @@ def forge_dataset(root: str | Path, config: ForgeConfig = ForgeConfig(), *, work
                     else:
                         report.failed.append((record.path, reason))
     finally:  # also on Ctrl-C: register what is finished so a rerun only does the rest
-        merge_into_manifest(root, done, taxonomy=taxonomy)
+        if not sharded:
+            merge_into_manifest(root, done, taxonomy=taxonomy)
+        elif done:
+            write_manifest_fragment(root, "forge", shard, done, taxonomy)
     report.written.sort()
     report.failed.sort()
     outputs = report.written + report.skipped
-    if outputs:
+    if outputs and not sharded:
         report.index = index_dataset(root, paths=outputs, workers=workers, progress=progress)
     return report
+
+
+def _shard_key(job: _Job) -> tuple[str, str]:
+    """A job's place in the shard split: its identity and configuration, whatever --methods forges."""
+    return job.identity.path, job.config
 
 
 # --------------------------------------------------------------------------- preview

@@ -5,7 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ttdf.cli.options import positive_int, root_options, workers_options
+from ttdf.cli.options import (SHARD_OUTPUTS_HELP, positive_int, print_shard_hint, root_options, shard_options,
+                              workers_options)
 from ttdf.cli.synth import _non_negative_float
 from ttdf.forge import ForgeConfig, forge_dataset, write_preview
 from ttdf.taxonomy import load_taxonomy
@@ -17,13 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     taxonomy = load_taxonomy()
     families = taxonomy.methods_of("forge")
     parser = sub.add_parser(
-        "forge", parents=[root_options(), workers_options(default=1)],
+        "forge", parents=[root_options(), workers_options(default=1), shard_options()],
         help="forge the root's real videos with CPU imitations of human-image-animation failures",
         description="For each indexed raw real video and each forge family, write a self-reenactment fake (its own "
                     "motion) and a cross-reenactment fake (its first frame driven by the optical flow of another "
                     "source of the same split) where the taxonomy puts that method. Deterministic in --seed; "
                     "existing outputs are kept, so an interrupted run resumes. Sources too short, unreadable or of "
-                    "another size are listed and skipped. Run `ttdf index` first; `ttdf compress` then makes c23/c40.")
+                    "another size are listed and skipped. Run `ttdf index` first; `ttdf compress` then makes c23/c40. "
+                    f"{SHARD_OUTPUTS_HELP}")
     parser.add_argument("--methods", nargs="+", choices=families, default=None, metavar="M",
                         help=f"forge families (default: all of {', '.join(families)})")
     parser.add_argument("--configs", nargs="+", choices=taxonomy.config_choices, default=None, metavar="C",
@@ -52,9 +54,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.preview:
         print(f"preview: {write_preview(args.root, args.preview, config)}")
         return 0
-    report = forge_dataset(args.root, config, workers=args.workers, progress=args.progress)
+    report = forge_dataset(args.root, config, workers=args.workers, shard=args.shard, progress=args.progress)
     print(f"forged {args.root}: {len(report.written)} written, {len(report.skipped)} already there, "
           f"{len(report.failed)} failed, {len(report.bad_sources)} source(s) left out")
+    print_shard_hint(args)
     for note in report.notes:
         print(f"note: {note}")
     for path, reason in report.bad_sources:
