@@ -17,7 +17,7 @@ EXPECTED = {"tofnet", "tofnet_no_stats", "tofnet_no_flow", "tofnet_no_rgb", "rgb
 
 def _batch(keys=("rgb", "flow"), seed: int = 0, size: int = H) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    shapes = {"rgb": (B, T, 3, size, size), "flow": (B, T, 2, size, size)}
+    shapes = {"rgb": (B, T, 3, size, size), "flow": (B, T, 2, size, size), "residual": (B, T, 3, size, size)}
     return {k: torch.randn(*shapes[k], generator=g) * (3.0 if k == "flow" else 1.0) for k in keys}
 
 
@@ -39,7 +39,7 @@ def test_registry_lists_all_models():
 @pytest.mark.parametrize("name", list_models())
 def test_every_model_trains_on_only_its_required_inputs(name):
     model = create_model(name)
-    assert set(model.required_inputs) <= {"rgb", "flow"} and model.required_inputs
+    assert set(model.required_inputs) <= {"rgb", "flow", "residual"} and model.required_inputs
     assert {"input_size", "clip_len", "mean", "std"} <= set(model.pretrained_cfg)
     assert model.model_config["name"] == name
     # 32 px keeps the big baselines (EfficientNet-B4, Xception, R(2+1)D) quick; e.g. flow_only never sees "rgb"
@@ -181,3 +181,21 @@ def test_early_fusion_sees_the_differences_and_flow_scale_shrinks_the_flow_strea
         create_model("tofnet", diff_fusion="late")
     with pytest.raises(TTDFError, match="flow_scale"):
         create_model("tofnet", flow_scale=0.0)
+
+
+def test_residual_stream_enters_the_rgb_backbone_with_frames_and_differences():
+    model = create_model("tofnet", embed_dim=16, use_residual=True, use_flow=False, use_flow_stats=False).eval()
+    assert model.required_inputs == ("rgb", "residual") and model.rgb_encoder.backbone.conv_stem.in_channels == 9
+    seen = {}
+    model.rgb_encoder.register_forward_pre_hook(lambda _, args: seen.update(rgb=args[0]))
+    batch = _batch(("rgb", "residual"))
+    with torch.no_grad():
+        model(batch)
+    assert torch.equal(seen["rgb"][:, :, 6:], batch["residual"])
+    assert torch.equal(seen["rgb"][:, 1:, 3:6], batch["rgb"][:, 1:] - batch["rgb"][:, :-1])
+    _forward_backward(create_model("tofnet", embed_dim=16, use_residual=True, rgb_diff=False),
+                      _batch(("rgb", "flow", "residual")))
+    with pytest.raises(KeyError, match="residual"):
+        model(_batch(("rgb",)))
+    with pytest.raises(TTDFError, match="use_residual"):
+        create_model("tofnet", use_residual=True, use_rgb=False)

@@ -271,3 +271,23 @@ def test_generalisation_protocols(tmp_path, monkeypatch):
     weights = {p: p.stat().st_mtime_ns for p in (tmp_path / "loo").glob("method-*/*/model.safetensors")}
     run_protocols(base, ("method",))  # the same settings: every cell is finished, nothing is retrained
     assert {p: p.stat().st_mtime_ns for p in weights} == weights
+
+
+def test_oversampling_balances_real_and_fake_clips_and_bad_modes_are_refused(tmp_path):
+    from tofnet.data import VideoSource
+    from tofnet.train import oversample_reals
+    from ttdf.errors import TTDFError
+    videos = [VideoSource(tmp_path / f"r{i}.mp4", _record(False)) for i in range(2)]
+    videos += [VideoSource(tmp_path / f"f{i}.mp4", _record(True)) for i in range(8)]
+    balanced = oversample_reals(videos)
+    labels = [v.label for v in balanced]
+    assert labels.count(0) == labels.count(1) == 8
+    assert {v.path.name for v in balanced} == {v.path.name for v in videos}  # nothing dropped
+    with pytest.raises(TTDFError, match="balance"):
+        TrainConfig(root=str(tmp_path), out=str(tmp_path / "o"), balance="undersample")
+
+
+def _record(fake: bool):
+    from ttdf.records import VideoRecord
+    return VideoRecord(path="x.mp4", label="fake" if fake else "real", method="m" if fake else None,
+                       config="match" if fake else None, identity_id="a", pose_id="a", split="train", compression="raw")

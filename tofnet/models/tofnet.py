@@ -23,7 +23,7 @@ DEFAULT_BACKBONE = "mobilenetv3_small_100"  # full-model fwd+bwd, 4x8x3x112x112:
 DIFF_FUSIONS = ("early", "separate")
 # Checkpoints saved before these options existed were built with a second backbone for the differences
 # and a full-size flow stream (3.3x an RGB-only step); config.json files that do not name them get these.
-LEGACY_KWARGS = {"diff_fusion": "separate", "flow_scale": 1.0}
+LEGACY_KWARGS = {"diff_fusion": "separate", "flow_scale": 1.0, "use_residual": False}
 
 
 @dataclass
@@ -36,6 +36,9 @@ class TOFNetConfig:
     # "early": each frame and its difference enter one backbone pass as 6 channels (the backbone relates
     # appearance and change from the first layer on); "separate": a second backbone on the differences
     diff_fusion: str = "early"
+    # also encode batch["residual"], frame t minus frame t-1 warped along the motion (tofnet.residual):
+    # the change motion does not explain, where re-generated, stuck or smeared detail shows (early fusion)
+    use_residual: bool = False
     use_flow: bool = True
     use_flow_stats: bool = True
     flow_input: str = "image"
@@ -55,6 +58,8 @@ class TOFNetConfig:
         _check(0.0 < self.flow_scale <= 1.0, f"flow_scale={self.flow_scale} must be in (0, 1]")
         _check(self.use_rgb or self.use_flow or self.use_flow_stats, "enable at least one of use_rgb, "
                "use_flow, use_flow_stats")
+        _check(not self.use_residual or (self.use_rgb and self.diff_fusion == "early"),
+               "use_residual needs use_rgb and diff_fusion='early' (it enters the RGB backbone's first layer)")
         _check(self.hist_bins >= 2, f"hist_bins={self.hist_bins} must be >= 2")
         _check(self.embed_dim >= 8 and self.embed_dim % 2 == 0, f"embed_dim={self.embed_dim} must be even, >= 8")
         _check(0.0 <= self.dropout < 1.0, f"dropout={self.dropout} must be in [0, 1)")
@@ -72,7 +77,8 @@ class TOFNet(nn.Module):
         mean, std = IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
         if cfg.use_rgb:
             early = cfg.rgb_diff and cfg.diff_fusion == "early"
-            self.rgb_encoder = FrameEncoder(cfg.backbone, pretrained=cfg.pretrained, in_chans=6 if early else 3)
+            in_chans = 3 + 3 * early + 3 * cfg.use_residual
+            self.rgb_encoder = FrameEncoder(cfg.backbone, pretrained=cfg.pretrained, in_chans=in_chans)
             mean, std = self.rgb_encoder.mean[:3], self.rgb_encoder.std[:3]
             in_dim = self.rgb_encoder.out_dim
             if cfg.rgb_diff and not early:
@@ -93,14 +99,16 @@ class TOFNet(nn.Module):
         self.head = nn.Sequential(nn.LayerNorm(sum(branches)), nn.Dropout(cfg.dropout), nn.Linear(sum(branches), e),
                                   nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(e, 1))
         self.required_inputs: tuple[str, ...] = tuple(
-            k for k, on in (("rgb", cfg.use_rgb), ("flow", cfg.use_flow or cfg.use_flow_stats)) if on)
+            k for k, on in (("rgb", cfg.use_rgb), ("flow", cfg.use_flow or cfg.use_flow_stats),
+                            ("residual", cfg.use_residual)) if on)
         self.pretrained_cfg: dict[str, Any] = {"input_size": cfg.input_size, "clip_len": cfg.clip_len,
                                                "mean": tuple(mean), "std": tuple(std)}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         pooled = []
         if self.cfg.use_rgb:
-            pooled.append(self.rgb_temporal(self.rgb_proj(self._rgb_features(clip_input(batch, "rgb", 3)))))
+            residual = clip_input(batch, "residual", 3) if self.cfg.use_residual else None
+            pooled.append(self.rgb_temporal(self.rgb_proj(self._rgb_features(clip_input(batch, "rgb", 3), residual))))
         if self.cfg.use_flow or self.cfg.use_flow_stats:
             flow = clip_input(batch, "flow", 2)
             if self.cfg.use_flow:
@@ -112,11 +120,15 @@ class TOFNet(nn.Module):
                 pooled.append(self.flow_stats(flow))
         return self.head(torch.cat(pooled, dim=-1)).squeeze(-1)
 
-    def _rgb_features(self, rgb: torch.Tensor) -> torch.Tensor:
-        if self.cfg.rgb_diff and self.cfg.diff_fusion == "early":
-            diff = rgb[:, 1:] - rgb[:, :-1] if rgb.shape[1] > 1 else torch.zeros_like(rgb)
-            diff = torch.cat([diff[:, :1], diff], dim=1)[:, -rgb.shape[1]:]  # frame 0 borrows the first one
-            return self.rgb_encoder(torch.cat([rgb, diff], dim=2))
+    def _rgb_features(self, rgb: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        if self.cfg.rgb_diff and self.cfg.diff_fusion == "early" or residual is not None:
+            channels = [rgb]
+            if self.cfg.rgb_diff:
+                diff = rgb[:, 1:] - rgb[:, :-1] if rgb.shape[1] > 1 else torch.zeros_like(rgb)
+                channels.append(torch.cat([diff[:, :1], diff], dim=1)[:, -rgb.shape[1]:])  # frame 0 borrows the first
+            if residual is not None:
+                channels.append(residual)
+            return self.rgb_encoder(torch.cat(channels, dim=2))
         features = self.rgb_encoder(rgb)
         if not self.cfg.rgb_diff:
             return features
