@@ -49,13 +49,14 @@ footage: install
 	$(PY) -m ttdf.footage $(FOOTAGE) --root $(FOOTAGE_ROOT)
 
 # The default detector, trained on real footage forged with `ttdf forge` (docs/DETECTOR.md).
-# Flow on whole frames at 48x64; RGB as 64x64 windows at full resolution (192x256), centred on the motion.
+# Flow on whole frames at 48x64; RGB as 64x64 windows at full resolution (192x256), centred on the motion;
+# TOF-Net's RGB stream sees only their motion-compensated residual (scene-blind: docs/DETECTOR.md).
 DETECTOR_ROOT ?= data/detector
 DETECTOR_RUNS ?= runs/detector
 DETECTOR_FLOW := --size 48x64
-DETECTOR_ARGS ?= $(DETECTOR_FLOW) --rgb-size 192x256 --crop 64x64 --epochs 3 --batch-size 8 --lr 1e-3 \
-	--eval-clips-per-video 2 --workers 1 --no-progress
-DETECTOR_TOFNET ?= backbone=mobilenetv3_small_050 embed_dim=64
+DETECTOR_ARGS ?= $(DETECTOR_FLOW) --rgb-size 192x256 --crop 64x64 --epochs 4 --clips-per-video 1 --batch-size 16 --lr 2e-3 \
+	--eval-clips-per-video 1 --workers 2 --no-progress
+DETECTOR_TOFNET ?= backbone=mobilenetv3_small_050 embed_dim=64 use_residual=true rgb_frames=false rgb_diff=false
 # the baselines with an image backbone get TOF-Net's; xception, efficientnet_b4 and r2plus1d keep their own
 DETECTOR_BASELINES ?= rgb_frame rgb_temporal flow_only flow_stats_only efficientnet_b4_frame xception_frame r2plus1d_18
 DETECTOR_BASELINE_ARGS ?= rgb_frame:backbone=mobilenetv3_small_050 rgb_temporal:backbone=mobilenetv3_small_050 \
@@ -64,7 +65,7 @@ detector: install
 	$(PY) -m ttdf.footage $(FOOTAGE) --root $(DETECTOR_ROOT)
 	$(VENV)/bin/ttdf forge --root $(DETECTOR_ROOT) --workers 2
 	$(VENV)/bin/tofnet flow --root $(DETECTOR_ROOT) $(DETECTOR_FLOW) --workers 2
-	$(VENV)/bin/tofnet train --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS) $(DETECTOR_ARGS) \
+	$(VENV)/bin/tofnet train --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS) $(DETECTOR_ARGS) --resume \
 	  $(addprefix --model-arg ,$(DETECTOR_TOFNET))
 	$(VENV)/bin/tofnet benchmark --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS)/loo --models tofnet $(DETECTOR_ARGS) \
 	  $(addprefix --model-arg tofnet:,$(DETECTOR_TOFNET))

@@ -299,10 +299,14 @@ def test_footage_cuts_clips_at_one_size_and_offline_is_one_clear_error(tmp_path,
     clips = footage.cut_clips(video, clips=5, frames=8, size=(32, 24))
     assert len(clips) == 3 and all(c.shape == (8, 24, 32, 3) for c in clips)
     damaged = tmp_path / "in" / "tree.avi"
-    damaged.write_bytes(video.read_bytes()[: video.stat().st_size // 2])  # a truncated sample is skipped, not fatal
+    damaged.write_bytes(video.read_bytes()[: video.stat().st_size // 10])  # nothing decodes: skipped, not fatal
     records = footage.add_footage([damaged, video], tmp_path / "root", frames=8, progress=False)
     assert {r.split for r in records} == {"train"} and {r.width for r in records} == {256}
     assert len(records) == 3 and all(r.identity_id.startswith("vtest-") for r in records)
+    matroska = tmp_path / "in" / "clip.mkv"  # a container that stays readable when cut short
+    encode_video(matroska, _scene(3, frames=30, size=(80, 40)), fps=10, crf=0)
+    matroska.write_bytes(matroska.read_bytes()[: matroska.stat().st_size // 2])
+    assert len(footage.cut_clips(matroska, clips=5, frames=8, size=(32, 24))) == 1  # the clips its frames hold
     assert len(forge_dataset(tmp_path / "root", ForgeConfig(methods=("forge-flicker",)), progress=False).written) == 6
 
     def offline(*args, **kwargs):

@@ -199,3 +199,17 @@ def test_residual_stream_enters_the_rgb_backbone_with_frames_and_differences():
         model(_batch(("rgb",)))
     with pytest.raises(TTDFError, match="use_residual"):
         create_model("tofnet", use_residual=True, use_rgb=False)
+
+
+def test_scene_blind_rgb_stream_sees_only_the_residual():
+    model = create_model("tofnet", embed_dim=16, use_residual=True, rgb_frames=False, rgb_diff=False).eval()
+    assert model.required_inputs == ("flow", "residual") and model.rgb_encoder.backbone.conv_stem.in_channels == 3
+    seen = {}
+    model.rgb_encoder.register_forward_pre_hook(lambda _, args: seen.update(x=args[0]))
+    batch = _batch(("flow", "residual"))
+    with torch.no_grad():
+        model(batch)
+    assert torch.equal(seen["x"], batch["residual"])
+    _forward_backward(model, batch)
+    with pytest.raises(TTDFError, match="rgb_frames"):
+        create_model("tofnet", rgb_frames=False)

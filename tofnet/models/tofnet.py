@@ -23,7 +23,7 @@ DEFAULT_BACKBONE = "mobilenetv3_small_100"  # full-model fwd+bwd, 4x8x3x112x112:
 DIFF_FUSIONS = ("early", "separate")
 # Checkpoints saved before these options existed were built with a second backbone for the differences
 # and a full-size flow stream (3.3x an RGB-only step); config.json files that do not name them get these.
-LEGACY_KWARGS = {"diff_fusion": "separate", "flow_scale": 1.0, "use_residual": False}
+LEGACY_KWARGS = {"diff_fusion": "separate", "flow_scale": 1.0, "use_residual": False, "rgb_frames": True}
 
 
 @dataclass
@@ -39,6 +39,9 @@ class TOFNetConfig:
     # also encode batch["residual"], frame t minus frame t-1 warped along the motion (tofnet.residual):
     # the change motion does not explain, where re-generated, stuck or smeared detail shows (early fusion)
     use_residual: bool = False
+    # the frames themselves in the RGB stream; False with use_residual leaves it only what motion does not
+    # explain, so it cannot score a video by its scene (what a few training scenes invite)
+    rgb_frames: bool = True
     use_flow: bool = True
     use_flow_stats: bool = True
     flow_input: str = "image"
@@ -60,6 +63,8 @@ class TOFNetConfig:
                "use_flow, use_flow_stats")
         _check(not self.use_residual or (self.use_rgb and self.diff_fusion == "early"),
                "use_residual needs use_rgb and diff_fusion='early' (it enters the RGB backbone's first layer)")
+        _check(self.rgb_frames or (self.use_residual and self.diff_fusion == "early"),
+               "rgb_frames=False needs use_residual=True and diff_fusion='early' (the RGB stream needs an input)")
         _check(self.hist_bins >= 2, f"hist_bins={self.hist_bins} must be >= 2")
         _check(self.embed_dim >= 8 and self.embed_dim % 2 == 0, f"embed_dim={self.embed_dim} must be even, >= 8")
         _check(0.0 <= self.dropout < 1.0, f"dropout={self.dropout} must be in [0, 1)")
@@ -77,7 +82,7 @@ class TOFNet(nn.Module):
         mean, std = IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
         if cfg.use_rgb:
             early = cfg.rgb_diff and cfg.diff_fusion == "early"
-            in_chans = 3 + 3 * early + 3 * cfg.use_residual
+            in_chans = 3 * cfg.rgb_frames + 3 * early + 3 * cfg.use_residual
             self.rgb_encoder = FrameEncoder(cfg.backbone, pretrained=cfg.pretrained, in_chans=in_chans)
             mean, std = self.rgb_encoder.mean[:3], self.rgb_encoder.std[:3]
             in_dim = self.rgb_encoder.out_dim
@@ -99,7 +104,8 @@ class TOFNet(nn.Module):
         self.head = nn.Sequential(nn.LayerNorm(sum(branches)), nn.Dropout(cfg.dropout), nn.Linear(sum(branches), e),
                                   nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(e, 1))
         self.required_inputs: tuple[str, ...] = tuple(
-            k for k, on in (("rgb", cfg.use_rgb), ("flow", cfg.use_flow or cfg.use_flow_stats),
+            k for k, on in (("rgb", cfg.use_rgb and (cfg.rgb_frames or cfg.rgb_diff)),
+                            ("flow", cfg.use_flow or cfg.use_flow_stats),
                             ("residual", cfg.use_residual)) if on)
         self.pretrained_cfg: dict[str, Any] = {"input_size": cfg.input_size, "clip_len": cfg.clip_len,
                                                "mean": tuple(mean), "std": tuple(std)}
@@ -107,8 +113,9 @@ class TOFNet(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         pooled = []
         if self.cfg.use_rgb:
+            rgb = clip_input(batch, "rgb", 3) if "rgb" in self.required_inputs else None
             residual = clip_input(batch, "residual", 3) if self.cfg.use_residual else None
-            pooled.append(self.rgb_temporal(self.rgb_proj(self._rgb_features(clip_input(batch, "rgb", 3), residual))))
+            pooled.append(self.rgb_temporal(self.rgb_proj(self._rgb_features(rgb, residual))))
         if self.cfg.use_flow or self.cfg.use_flow_stats:
             flow = clip_input(batch, "flow", 2)
             if self.cfg.use_flow:
@@ -120,9 +127,9 @@ class TOFNet(nn.Module):
                 pooled.append(self.flow_stats(flow))
         return self.head(torch.cat(pooled, dim=-1)).squeeze(-1)
 
-    def _rgb_features(self, rgb: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+    def _rgb_features(self, rgb: torch.Tensor | None, residual: torch.Tensor | None = None) -> torch.Tensor:
         if self.cfg.rgb_diff and self.cfg.diff_fusion == "early" or residual is not None:
-            channels = [rgb]
+            channels = [rgb] if self.cfg.rgb_frames else []
             if self.cfg.rgb_diff:
                 diff = rgb[:, 1:] - rgb[:, :-1] if rgb.shape[1] > 1 else torch.zeros_like(rgb)
                 channels.append(torch.cat([diff[:, :1], diff], dim=1)[:, -rgb.shape[1]:])  # frame 0 borrows the first
