@@ -183,16 +183,23 @@ def test_early_fusion_sees_the_differences_and_flow_scale_shrinks_the_flow_strea
         create_model("tofnet", flow_scale=0.0)
 
 
+def _rgb_encoder_input(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """What the model's RGB backbone receives for ``batch`` (B, T, C, H, W)."""
+    seen = {}
+    handle = model.rgb_encoder.register_forward_pre_hook(lambda _, args: seen.update(x=args[0]))
+    with torch.no_grad():
+        model.eval()(batch)
+    handle.remove()
+    return seen["x"]
+
+
 def test_residual_stream_enters_the_rgb_backbone_with_frames_and_differences():
     model = create_model("tofnet", embed_dim=16, use_residual=True, use_flow=False, use_flow_stats=False).eval()
     assert model.required_inputs == ("rgb", "residual") and model.rgb_encoder.backbone.conv_stem.in_channels == 9
-    seen = {}
-    model.rgb_encoder.register_forward_pre_hook(lambda _, args: seen.update(rgb=args[0]))
     batch = _batch(("rgb", "residual"))
-    with torch.no_grad():
-        model(batch)
-    assert torch.equal(seen["rgb"][:, :, 6:], batch["residual"])
-    assert torch.equal(seen["rgb"][:, 1:, 3:6], batch["rgb"][:, 1:] - batch["rgb"][:, :-1])
+    seen = _rgb_encoder_input(model, batch)
+    assert torch.equal(seen[:, :, 6:], batch["residual"])
+    assert torch.equal(seen[:, 1:, 3:6], batch["rgb"][:, 1:] - batch["rgb"][:, :-1])
     _forward_backward(create_model("tofnet", embed_dim=16, use_residual=True, rgb_diff=False),
                       _batch(("rgb", "flow", "residual")))
     with pytest.raises(KeyError, match="residual"):
@@ -204,12 +211,8 @@ def test_residual_stream_enters_the_rgb_backbone_with_frames_and_differences():
 def test_scene_blind_rgb_stream_sees_only_the_residual():
     model = create_model("tofnet", embed_dim=16, use_residual=True, rgb_frames=False, rgb_diff=False).eval()
     assert model.required_inputs == ("flow", "residual") and model.rgb_encoder.backbone.conv_stem.in_channels == 3
-    seen = {}
-    model.rgb_encoder.register_forward_pre_hook(lambda _, args: seen.update(x=args[0]))
     batch = _batch(("flow", "residual"))
-    with torch.no_grad():
-        model(batch)
-    assert torch.equal(seen["x"], batch["residual"])
+    assert torch.equal(_rgb_encoder_input(model, batch), batch["residual"])
     _forward_backward(model, batch)
     with pytest.raises(TTDFError, match="rgb_frames"):
         create_model("tofnet", rgb_frames=False)
