@@ -285,6 +285,9 @@ def test_oversampling_balances_real_and_fake_clips_and_bad_modes_are_refused(tmp
     assert {v.path.name for v in balanced} == {v.path.name for v in videos}  # nothing dropped
     with pytest.raises(TTDFError, match="balance"):
         TrainConfig(root=str(tmp_path), out=str(tmp_path / "o"), balance="undersample")
+    saved = TrainConfig(root=str(tmp_path), out=str(tmp_path / "o")).to_dict()
+    del saved["balance"]  # a run saved before --balance existed trained with a weighted loss
+    assert TrainConfig.from_dict(saved).balance == "weight"
 
 
 def _record(fake: bool):

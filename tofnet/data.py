@@ -31,8 +31,8 @@ from ttdf.records import VideoFilter, VideoRecord
 log = logging.getLogger(__name__)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-_NAMED_WEIGHTS = ("default", "random")
-INPUTS = ("rgb", "flow", "residual")  # what a model may list in ``required_inputs``  # RAFT weights that are names, not files
+_NAMED_WEIGHTS = ("default", "random")  # RAFT weights that are names, not files
+INPUTS = ("rgb", "flow", "residual")  # what a model may list in ``required_inputs``
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,7 @@ class TrainConfig:
         data = dict(data)
         for key in ("train_methods", "holdout_methods", "configs", "compressions"):
             data[key] = tuple(data.get(key, ()))
+        data.setdefault("balance", "weight")  # runs saved before --balance existed weighed the loss
         data["data"] = DataConfig.from_dict(data.get("data", {}))
         data["augment"] = AugmentConfig(**data["augment"]) if data.get("augment") else None
         return cls(**data)
