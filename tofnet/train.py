@@ -281,7 +281,7 @@ def oversample_reals(videos: list[VideoSource]) -> list[VideoSource]:
     reals = [v for v in videos if v.label == 0]
     fakes = [v for v in videos if v.label != 0]
     copies = max(1, round(len(fakes) / max(1, len(reals))))
-    return [v for v in videos if v.label != 0] + [v for v in reals for _ in range(copies)]
+    return fakes + [v for v in reals for _ in range(copies)]
 
 
 def _refuse_split_leaks(root: str) -> None:
