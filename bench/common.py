@@ -76,12 +76,13 @@ def relate(row: Row | None, ref: Row | None, name: str) -> None:
     """Set ``row.ratio`` to its speed against ``ref`` (>1 = faster), for rates and for times alike.
 
     Ratios compare best repeats: on a shared machine the fastest repeat is the one least disturbed.
-    A row (or reference) whose repeats were cut short by the row time budget gets no ratio, only a note:
-    one repeat on a busy machine is not a measurement to compare.
+    A row (or reference) whose repeats were cut short by the row time budget *on a busy machine* gets no
+    ratio, only a note: one slow repeat while other work ran is not a measurement to compare. (Cut short
+    on an idle machine, the repeats it did run are as good as any.)
     """
     if row is None or ref is None or not row.ok or not ref.ok or not ref.best or not row.best:
         return
-    cut = [r for r in (row, ref) if r.extra.get("repeats_cut")]
+    cut = [r for r in (row, ref) if r.extra.get("repeats_cut") and r.extra.get("others_cores", 0.0) > BUSY_CORES]
     if cut:
         why = ", ".join(f"{r.id} ran {len(r.seconds)} of {r.extra['repeats_cut']} repeats" for r in cut)
         row.note = "; ".join(filter(None, [row.note, f"no ratio to {name}: {why} (busy machine)"]))

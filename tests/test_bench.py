@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from bench.__main__ import all_rows
+from bench.common import Row, relate
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,3 +29,19 @@ def test_quick_bench_reports_every_row(tmp_path):
     assert report["rows"][0]["id"] in (out / "bench.md").read_text()
     assert "| row |" in run.stdout
 
+
+
+def _row(row_id: str, best: float, **extra) -> Row:
+    return Row(row_id, row_id, "frames/s", median=best, best=best, extra=extra)
+
+
+def test_ratios_are_withheld_only_for_rows_cut_short_on_a_busy_machine():
+    idle_cut = _row("a", 30.0, repeats_cut=3, others_cores=0.0)
+    relate(idle_cut, _row("ref", 20.0), "ref")
+    assert idle_cut.ratio == 1.5 and idle_cut.ratio_to == "ref"  # an idle machine's repeats count
+    busy_cut = _row("b", 30.0, repeats_cut=3, others_cores=1.2)
+    relate(busy_cut, _row("ref", 20.0), "ref")
+    assert busy_cut.ratio is None and "busy machine" in busy_cut.note
+    against_busy = _row("c", 30.0)
+    relate(against_busy, _row("ref", 20.0, repeats_cut=3, others_cores=1.0), "ref")
+    assert against_busy.ratio is None and "ref ran" in against_busy.note

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import ttdf.index as index_module
 from ttdf.index import VideoIndex, index_dataset
-from ttdf.parallel import CRASH_REASON, WorkerCrash, run_parallel
+from ttdf.parallel import CRASH_REASON, WorkerCrash, in_pool_worker, run_parallel
 from tests.tiny_dataset import write_tiny_dataset
 
 _STATE: dict = {}
@@ -65,6 +65,18 @@ def test_in_process_for_one_worker_or_few_items():
         assert all(pid == os.getpid() and tag == "here" and value == item * 10
                    for item, (value, pid, tag, _) in results)
     assert signal.getsignal(signal.SIGINT) == before  # this process still gets Ctrl-C as before
+
+
+def _in_pool(item: int) -> bool:
+    return in_pool_worker()
+
+
+def test_jobs_know_whether_a_pool_runs_them():
+    """Pool workers may limit their threads (the pool is the parallelism); the caller's process never is one,
+    even when it runs the items itself inside some other program's child process."""
+    assert {in_pool for _, in_pool in run_parallel(_in_pool, range(8), workers=2, progress=False)} == {True}
+    assert {in_pool for _, in_pool in run_parallel(_in_pool, range(8), workers=1, progress=False)} == {False}
+    assert not in_pool_worker()
 
 
 def test_closing_early_cancels_the_rest():

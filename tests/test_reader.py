@@ -5,7 +5,7 @@ import pytest
 
 from tests.tiny_dataset import write_truncated_faststart
 from ttdf.errors import VideoError
-from ttdf.video import DEFAULT_READER, READER_BACKENDS, count_frames, encode_video, read_frames
+from ttdf.video import DEFAULT_READER, READER_BACKENDS, count_frames, encode_video, read_frames, stream_frames
 
 FRAMES, HEIGHT, WIDTH = 8, 48, 64
 
@@ -88,6 +88,27 @@ def test_bad_files_raise_video_error_naming_the_file(tmp_path, video, case, back
     if case != "truncated_data":  # a truncated stream still has a header to count from
         with pytest.raises(VideoError, match=str(path)):
             count_frames(path, backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["auto", *READER_BACKENDS])
+def test_stream_frames_hands_over_what_read_frames_returns(video, backend):
+    streamed = []
+    total = stream_frames(video, lambda rgb: streamed.append(rgb.copy()), size=(24, 32), backend=backend, frames=FRAMES)
+    assert total == FRAMES
+    np.testing.assert_array_equal(np.stack(streamed), read_frames(video, size=(24, 32), backend=backend))
+    with pytest.raises(VideoError, match="re-run `ttdf index`"):  # the index's length is checked as in read_frames
+        stream_frames(video, lambda rgb: None, backend=backend, frames=FRAMES + 2)
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "garbage"])
+def test_stream_frames_bad_files_raise_video_error(tmp_path, case):
+    path = tmp_path / f"{case}.mp4"
+    if case == "empty":
+        path.write_bytes(b"")
+    elif case == "garbage":
+        path.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    with pytest.raises(VideoError, match=str(path)):
+        stream_frames(path, lambda rgb: None)
 
 
 @pytest.mark.parametrize("backend", ["auto", *READER_BACKENDS])

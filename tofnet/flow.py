@@ -24,7 +24,7 @@ import numpy as np
 
 from ttdf.errors import DownloadError, TTDFError, VideoError
 from ttdf.fsutil import sha256_file
-from ttdf.video import DEFAULT_READER, read_frames, reader_backend as resolve_reader
+from ttdf.video import DEFAULT_READER, read_frames, reader_backend as resolve_reader, stream_frames
 
 _CACHE_FORMAT = 1  # bump when the way flow is computed changes, so old caches stop matching
 _FLOW_BACKENDS: dict[str, Callable[..., FlowEstimator]] = {}
@@ -35,6 +35,7 @@ class FlowEstimator(ABC):
 
     name: ClassVar[str] = ""
     multiprocess: ClassVar[bool] = True  # may batch jobs spread it over worker processes (False: one GPU model)
+    pairwise: ClassVar[bool] = False  # True: :meth:`pairs` computes each pair as its second frame arrives
 
     def params(self) -> dict[str, Any]:
         """Every setting that changes the output (dataclass fields not starting with ``_`` by default)."""
@@ -55,6 +56,31 @@ class FlowEstimator(ABC):
     @abstractmethod
     def _compute(self, frames: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 -> (N - 1, 2, H, W) float32; inputs already validated."""
+
+    def pairs(self) -> PairFlow:
+        """A frame-at-a-time accumulator giving the same flow as ``self(frames)`` (``pairwise`` backends)."""
+        raise NotImplementedError(f"flow backend {self.name!r} computes whole clips only")
+
+
+class PairFlow:
+    """The flow of a frame sequence fed one frame at a time: each pair is computed as its second frame
+    arrives, so a decoder can run ahead meanwhile; only the previous frame (in grey) is kept."""
+
+    def __init__(self, pair: Callable[[np.ndarray, np.ndarray], np.ndarray]):
+        self._pair, self._previous = pair, None
+        self._flows: list[np.ndarray] = []
+
+    def push(self, rgb: np.ndarray) -> None:
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        if self._previous is not None:
+            self._flows.append(self._pair(self._previous, grey).transpose(2, 0, 1))
+        self._previous = grey
+
+    def result(self) -> np.ndarray:
+        """(pushed - 1, 2, H, W) float32."""
+        if not self._flows:
+            raise ValueError(f"optical flow needs at least 2 frames, got {int(self._previous is not None)}")
+        return np.stack(self._flows).astype(np.float32, copy=False)
 
 
 def register_flow_backend(name: str) -> Callable[[Callable[..., FlowEstimator]], Callable[..., FlowEstimator]]:
@@ -120,12 +146,21 @@ def compute_video_flow(path: str | Path, *, estimator: FlowEstimator, size: tupl
     """Flow for a whole video, (F - 1, 2, H, W) float32, after resizing its frames to ``size`` (H, W).
 
     ``frames`` is the length the index recorded (a video of another length raises :class:`VideoError`).
+    Pairwise backends (DIS, Farneback) get the frames as they decode, overlapping flow with decoding.
     """
-    rgb = read_frames(path, size=size, backend=reader_backend, frames=frames)
-    if len(rgb) < 2:
-        raise VideoError(path, f"has {len(rgb)} frame(s); optical flow needs at least 2",
+    if not estimator.pairwise:
+        rgb = read_frames(path, size=size, backend=reader_backend, frames=frames)
+        _check_pairs(path, len(rgb))
+        return estimator(rgb)
+    accumulator = estimator.pairs()
+    _check_pairs(path, stream_frames(path, accumulator.push, size=size, backend=reader_backend, frames=frames))
+    return accumulator.result()
+
+
+def _check_pairs(path: str | Path, count: int) -> None:
+    if count < 2:
+        raise VideoError(path, f"has {count} frame(s); optical flow needs at least 2",
                          hint="exclude it from the selection or replace it")
-    return estimator(rgb)
 
 
 # -- OpenCV backends ---------------------------------------------------------------------------------------
@@ -135,13 +170,16 @@ class _OpenCVFlow(FlowEstimator):
     """Pairwise flow on grayscale frames; the OpenCV object is built lazily and never pickled."""
 
     _engine: Any = None
+    pairwise: ClassVar[bool] = True
+
+    def pairs(self) -> PairFlow:
+        return PairFlow(self._pair)
 
     def _compute(self, frames: np.ndarray) -> np.ndarray:
-        gray = [cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in frames]
-        out = np.empty((len(frames) - 1, 2, *frames.shape[1:3]), dtype=np.float32)
-        for i in range(len(frames) - 1):
-            out[i] = self._pair(gray[i], gray[i + 1]).transpose(2, 0, 1)
-        return out
+        accumulator = self.pairs()
+        for frame in frames:
+            accumulator.push(frame)
+        return accumulator.result()
 
     @abstractmethod
     def _pair(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:

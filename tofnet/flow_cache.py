@@ -11,7 +11,6 @@ video's flow. A ``.npy`` is memory-mapped, so a clip reads only the frames it sa
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 from ttdf.errors import TTDFError, VideoError
 from ttdf.fsutil import atomic_path, sha256_file
 from ttdf.index import VideoIndex
-from ttdf.parallel import WorkerCrash, run_parallel
+from ttdf.parallel import WorkerCrash, in_pool_worker, run_parallel
 from ttdf.records import VideoFilter
 from ttdf.shard import NO_SHARD, Shard, check_shard, select_shard
 from tofnet.flow import FlowEstimator, compute_video_flow, create_flow_estimator, flow_cache_key
@@ -173,7 +172,7 @@ _WORKER: dict[str, Any] = {}  # this process's estimator, size and cache for _fl
 
 def _init_flow_worker(estimator: FlowEstimator, size: tuple[int, int], cache_dir: str, reader_backend: str) -> None:
     """Set up ``_flow_job``'s state, in a spawned worker or (in-process runs) in this process."""
-    if multiprocessing.parent_process() is not None:  # a worker: the pool is the parallelism
+    if in_pool_worker():  # the pool is the parallelism: one decoder thread and one OpenCV thread per worker
         cv2.setNumThreads(1)  # (safe here: a fresh spawned process)
     _WORKER.update(estimator=estimator, size=size, cache=FlowCache(cache_dir), reader_backend=reader_backend)
 

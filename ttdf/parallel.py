@@ -25,6 +25,14 @@ CRASH_REASON = ("the worker process crashed while reading it (a decoder crash?);
 # Spawning a worker re-imports numpy/PyAV/OpenCV (~0.5 s per worker); below this many items per worker the
 # job is cheaper in this process. The test suite's tiny jobs stay in-process; real datasets do not.
 MIN_ITEMS_PER_WORKER = 4
+_IN_POOL_WORKER = False  # set in the worker processes run_parallel starts
+
+
+def in_pool_worker() -> bool:
+    """True in a worker process of :func:`run_parallel` (the pool is the parallelism there: a job may limit
+    its own threads), False in the calling process, also when it runs the items itself or is itself some
+    other program's child process (a bench or a test runner)."""
+    return _IN_POOL_WORKER
 
 
 @dataclass(frozen=True)
@@ -109,9 +117,11 @@ def planned_workers(items: int, workers: int, min_items_per_worker: int = MIN_IT
 
 
 def _init_worker(initializer: Callable[..., Any] | None, initargs: tuple) -> None:
+    global _IN_POOL_WORKER
+    _IN_POOL_WORKER = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent only, which keeps finished work
     if initializer is not None:
         initializer(*initargs)
 
 
-__all__ = ["CRASH_REASON", "WorkerCrash", "planned_workers", "run_parallel"]
+__all__ = ["CRASH_REASON", "WorkerCrash", "in_pool_worker", "planned_workers", "run_parallel"]

@@ -57,9 +57,13 @@ class Frames:
     def needs(self, index: int) -> bool:
         return self.wanted is None or index in self._slot
 
+    def resized(self, rgb: np.ndarray) -> np.ndarray:
+        if self.size is None or rgb.shape[:2] == self.size:
+            return rgb
+        return cv2.resize(rgb, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
+
     def put(self, index: int, rgb: np.ndarray) -> None:
-        if self.size is not None and rgb.shape[:2] != self.size:
-            rgb = cv2.resize(rgb, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
+        rgb = self.resized(rgb)
         slot = index if self.wanted is None else self._slot[index]
         if self._out is None:
             self._out = np.empty((self._capacity(), *rgb.shape), dtype=np.uint8)
@@ -87,6 +91,30 @@ class Frames:
             return max(1, frame_table(self.path).packets)
         except VideoError:
             return 64
+
+
+class FrameSink(Frames):
+    """Every frame, in order, handed to ``consume`` as it decodes instead of stored: the caller's work on
+    one frame overlaps the decoder's threads working on the next ones, and memory stays one frame."""
+
+    def __init__(self, path: Path, size: tuple[int, int] | None, consume: Callable[[np.ndarray], None]):
+        super().__init__(path, None, size)
+        self.consume = consume
+
+    def fresh(self) -> FrameSink:
+        raise RuntimeError("a FrameSink is read sequentially; its frames cannot be delivered twice")
+
+    def put(self, index: int, rgb: np.ndarray) -> None:
+        rgb = self.resized(rgb)
+        if index != self._filled:
+            raise RuntimeError(f"{self.path}: frame {index} decoded out of order (expected {self._filled})")
+        self.consume(rgb)
+        self._filled += 1
+
+    def result(self, total: int) -> int:  # type: ignore[override]  # the frames went to ``consume``
+        if not self._filled:
+            raise VideoError(self.path, "has no frames (truncated or empty stream)")
+        return self._filled
 
 
 def _seekable(table: FrameTable) -> bool:
@@ -125,8 +153,10 @@ class _PyAVHandle:
 
 
 def pyav_read(path: Path, out: Frames) -> np.ndarray:
+    if out.wanted is None:  # every frame: no seeking, so no need to demux the file for its frame table
+        return _pyav_sequential(path, out)
     table = frame_table(path)
-    if out.wanted is None or not _seekable(table):
+    if not _seekable(table):
         return _pyav_sequential(path, out)
     if out.last >= len(table.pts):
         raise OutOfRange(out.last, len(table.pts))
@@ -341,6 +371,6 @@ def decord_count(path: Path) -> int:
     return total
 
 
-READERS: dict[str, Callable[[Path, Frames], np.ndarray]] = {
+READERS: dict[str, Callable[[Path, Frames], np.ndarray | int]] = {
     "pyav": pyav_read, "opencv": opencv_read, "decord": decord_read}
 COUNTERS: dict[str, Callable[[Path], int]] = {"pyav": pyav_count, "opencv": opencv_count, "decord": decord_count}

@@ -8,13 +8,13 @@ past the clip) falls back to decoding from the start. Every failure is a
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ttdf.errors import VideoError
-from ttdf.video.backends import COUNTERS, READERS, Frames, OutOfRange
+from ttdf.video.backends import COUNTERS, READERS, Frames, FrameSink, OutOfRange
 from ttdf.video.probe import probe_video
 
 READER_BACKENDS = ("pyav", "opencv", "decord")
@@ -52,6 +52,24 @@ def read_frames(path: str | Path, indices: Sequence[int] | None = None, *, size:
     if wanted is None and frames is not None and len(result) != frames:
         raise length_mismatch(path, frames, len(result), name)
     return result
+
+
+def stream_frames(path: str | Path, consume: Callable[[np.ndarray], None], *, size: tuple[int, int] | None = None,
+                  backend: str = "auto", frames: int | None = None) -> int:
+    """Hand every frame, in order, to ``consume`` as (H, W, 3) uint8 RGB as soon as it decodes; returns the count.
+
+    The same frames as ``read_frames(path, size=size, backend=backend)``, without holding the video in
+    memory, and the work ``consume`` does on one frame overlaps the decoder's threads on the next (what
+    makes optical flow of a whole video as fast as a hand-written decode-and-flow loop). ``consume``
+    must copy a frame it keeps. ``frames``: the length the index recorded, checked as in ``read_frames``.
+    """
+    path = _check_file(path)
+    name = reader_backend(backend)
+    sink = FrameSink(path, None if size is None else check_size(size), consume)
+    total = READERS[name](path, sink)
+    if frames is not None and total != frames:
+        raise length_mismatch(path, frames, total, name)
+    return total
 
 
 def count_frames(path: str | Path, *, backend: str = "auto") -> int:
