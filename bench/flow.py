@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.common import Row, by_id, relate, value_row
+from bench.common import Row, by_id, relate, scaling_note, value_row
 from bench.data import Context
 from bench.shard_worker import flow_shard
 from tofnet.flow import compute_video_flow, create_flow_estimator
@@ -128,10 +128,8 @@ def notes(rows: dict[str, Row]) -> list[str]:
     scaling = rows.get("flow.pipeline.w2")
     if scaling is not None and scaling.ratio is not None:
         verdict = "meets" if scaling.ratio >= SCALING_GOAL else "misses"
-        single = rows.get("flow.pipeline.w1")
-        used = f"; workers=1 already kept {single.extra['cores']:.1f} cores busy (decoder threads, OpenCV's DIS threads)" \
-            if single is not None and "cores" in single.extra else ""
-        lines.append(f"flow: workers 1 -> 2 gives {scaling.ratio:.2f}x ({verdict} the >= {SCALING_GOAL}x goal{used}).")
+        why = scaling_note(scaling, rows.get("flow.pipeline.w1"))
+        lines.append(f"flow: workers 1 -> 2 gives {scaling.ratio:.2f}x ({verdict} the >= {SCALING_GOAL}x goal{why}).")
     shards = rows.get("flow.shards.2")
     if shards is not None and shards.ratio is not None:
         lines.append(f"flow: two shards run at once give {shards.ratio:.2f}x one process.")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.common import Row, by_id, relate
+from bench.common import Row, by_id, relate, scaling_note
 from bench.data import Context
 from ttdf.index import INDEX_FILE, index_dataset
 
@@ -50,8 +50,9 @@ def notes(rows: dict[str, Row]) -> list[str]:
     large = rows.get("index.large.w2")
     if large is not None and large.ratio is not None:
         verdict = "meets" if large.ratio >= GOAL else "misses"
+        why = scaling_note(large, rows.get("index.large.w1"))
         lines.append(f"index: a large cold index with workers=2 runs at {large.ratio:.2f}x workers=1 ({verdict} the "
-                     f">= {GOAL}x goal); small jobs stay in-process (index.cold.w2: "
+                     f">= {GOAL}x goal{why}); small jobs stay in-process (index.cold.w2: "
                      f"{_ratio(rows.get('index.cold.w2'))}).")
     return lines
 

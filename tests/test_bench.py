@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bench.__main__ import all_rows
-from bench.common import Row, relate
+from bench.common import Row, relate, scaling_note
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,3 +45,11 @@ def test_ratios_are_withheld_only_for_rows_cut_short_on_a_busy_machine():
     against_busy = _row("c", 30.0)
     relate(against_busy, _row("ref", 20.0, repeats_cut=3, others_cores=1.0), "ref")
     assert against_busy.ratio is None and "ref ran" in against_busy.note
+
+
+def test_scaling_note_says_what_one_worker_already_used():
+    one, two = _row("w1", 20.0, cores=1.4), _row("w2", 28.0, cores=2.0)
+    relate(two, one, "workers=1")
+    note = scaling_note(two, one, cpus=2)
+    assert "1.4 cores" in note and "at most 1.43x" in note and "runs at 0.98x workers=1" in note
+    assert scaling_note(two, _row("w1", 20.0), cpus=2) == ""  # no core count measured: nothing to say
