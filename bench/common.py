@@ -106,8 +106,8 @@ def scaling_note(more: Row | None, one: Row | None, cpus: int | None = None) -> 
     cpus = cpus or os.cpu_count() or 1
     used, cap = one.extra["cores"], cpus / one.extra["cores"]
     per_core = more.ratio * used / more.extra["cores"]
-    return (f"; workers=1 already kept {used:.1f} cores busy (decoder and OpenCV threads), so {cpus} cores allow "
-            f"at most {cap:.2f}x; per core used, workers=2 runs at {per_core:.2f}x workers=1")
+    return (f"; workers=1 already kept {used:.1f} cores busy (its decoders' and libraries' threads), so {cpus} "
+            f"cores allow at most {cap:.2f}x; per core used, workers=2 runs at {per_core:.2f}x workers=1")
 
 
 # --------------------------------------------------------------------------- isolated measurement

@@ -22,8 +22,8 @@ from ttdf.video import read_frames
 
 ESTIMATORS = {"dis": {}, "farneback": {}, "raft_small": {"weights": "random"}}
 ROWS = (*(f"flow.estimator.{name}" for name in ESTIMATORS), "flow.estimator.dis_source", "flow.bare_loop",
-        "flow.video_flow", "flow.pipeline.w1", "flow.pipeline.w1.opencv", "flow.pipeline.w2", "flow.shards.2", "flow.synth.pipeline",
-        "flow.synth.bare_loop", "flow.cache_put", "flow.cache_np_save",
+        "flow.video_flow", "flow.pipeline.w1", "flow.pipeline.w1.opencv", "flow.pipeline.w2", "flow.shards.2",
+        "flow.synth.pipeline", "flow.synth.bare_loop", "flow.cache_put", "flow.cache_np_save",
         "flow.cache_bytes", "flow.long.decode", "flow.long.pipeline")
 CACHE_VIDEOS = 10  # videos whose flow the cache-write rows store
 PIPELINE_GOAL = 0.9  # our pipeline should keep at least this share of the bare loop's speed

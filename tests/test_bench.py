@@ -30,7 +30,6 @@ def test_quick_bench_reports_every_row(tmp_path):
     assert "| row |" in run.stdout
 
 
-
 def _row(row_id: str, best: float, **extra) -> Row:
     return Row(row_id, row_id, "frames/s", median=best, best=best, extra=extra)
 
