@@ -56,3 +56,25 @@ def test_dataset_crops_rgb_at_full_resolution_and_keeps_whole_frame_flow(tmp_pat
 def torch_equal(a, b) -> bool:
     import torch
     return bool(torch.equal(a, b))
+
+
+def test_training_crops_move_only_with_crop_jitter(tmp_path):
+    from tofnet.data import ClipDataset, DataConfig, VideoSource
+    from tofnet.transforms import AugmentConfig, ClipAugment
+    from ttdf.video import encode_video
+
+    frames = np.random.default_rng(0).integers(0, 255, (3, 48, 64, 3), dtype=np.uint8)  # one clip start
+    frames[:, 20:28] = 128  # still background; a textured band moves down the frame
+    encode_video(tmp_path / "v.mp4", frames, fps=10, crf=0, preset="ultrafast")
+    video = [VideoSource(tmp_path / "v.mp4")] * 12
+    config = DataConfig(size=(24, 32), clip_len=2, train_clips_per_video=1, eval_clips_per_video=1, crop=(24, 24),
+                        rgb_size=(48, 64))
+    still = AugmentConfig(hflip=0.0, color=0.0, jpeg=0.0, blur=0.0)
+
+    def crops(augment: AugmentConfig) -> set[bytes]:
+        data = ClipDataset(video, config, inputs=("rgb",), train=True, augment=ClipAugment(augment))
+        return {data[i]["rgb"][0].numpy().tobytes() for i in range(len(data))}
+
+    evaluation = ClipDataset(video[:1], config, inputs=("rgb",))[0]["rgb"][0].numpy().tobytes()
+    assert crops(still) == {evaluation}  # the default: training crops where evaluation does
+    assert len(crops(AugmentConfig(hflip=0.0, color=0.0, jpeg=0.0, blur=0.0, crop_jitter=0.4))) > 3

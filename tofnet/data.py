@@ -19,6 +19,7 @@ from torch.utils.data import Dataset, default_collate
 from tofnet.crops import crop_frames, motion_crop_origin
 from tofnet.flow import DEFAULT_FLOW_BACKEND, create_flow_estimator, flow_cache_key, flow_weights_id
 from tofnet.flow_cache import FlowCache, load_or_compute_flow
+from tofnet.pseudo_fakes import make_pseudo_fake
 from tofnet.residual import motion_residual
 from ttdf.video import count_frames, read_frames
 from tofnet.sampling import ClipSampling
@@ -97,13 +98,19 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class VideoSource:
-    """A file to read clips from; ``record`` is None for videos outside the index."""
+    """A file to read clips from; ``record`` is None for videos outside the index.
+
+    ``pseudo``: a real video whose clips are turned into pseudo-fakes (:mod:`tofnet.pseudo_fakes`), label 1.
+    """
 
     path: Path
     record: VideoRecord | None = None
+    pseudo: bool = False
 
     @property
     def label(self) -> int:
+        if self.pseudo:
+            return 1
         return -1 if self.record is None else int(self.record.is_fake)
 
 
@@ -186,8 +193,12 @@ class ClipDataset(Dataset):
             rgb = read_frames(video.path, indices, size=self.config.rgb_size or self.config.size, backend=backend,
                               frames=indexed)
             if self.config.crop is not None:
-                origin = motion_crop_origin(flow, rgb.shape[1:3], self.config.crop, rng=rng if self.train else None)
+                jitter = self.augment.config.crop_jitter if self.augment is not None else 0.0
+                origin = motion_crop_origin(flow, rgb.shape[1:3], self.config.crop, rng=rng if jitter else None,
+                                            jitter=jitter)
                 rgb = crop_frames(rgb, origin, self.config.crop)
+            if video.pseudo:  # made before augmentation, as a real forgery is made before it is compressed
+                rgb = make_pseudo_fake(rgb, rng)
         if "flow" not in self.inputs:
             flow = None
         if self.augment is not None:

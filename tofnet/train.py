@@ -68,6 +68,9 @@ class TrainConfig:
     # real video about n_fake/n_real times (other clips, other augmentation), so batches are balanced;
     # "weight": the loss weighs reals up instead (pos_weight); "none": neither
     balance: str = "oversample"
+    # pseudo-fake copies of each real training video per epoch (tofnet.pseudo_fakes): generic temporal
+    # inconsistencies made from real clips, so the detector learns more than the training methods; 0: none
+    pseudo_fakes: int = 0
     max_steps_per_epoch: int | None = None
     workers: int = 0
     seed: int = 0
@@ -84,6 +87,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.balance not in BALANCE_MODES:
             raise TTDFError(f"balance={self.balance!r} is not one of {', '.join(BALANCE_MODES)}")
+        if isinstance(self.pseudo_fakes, bool) or not isinstance(self.pseudo_fakes, int) or self.pseudo_fakes < 0:
+            raise TTDFError(f"pseudo_fakes={self.pseudo_fakes!r} must be a whole number >= 0 (copies per real video)")
         # run configs written before the rename say same/cross: one canonical name keeps loo folders stable
         self.configs = tuple(dict.fromkeys(load_taxonomy().canonical_config(c) for c in self.configs))
 
@@ -204,6 +209,11 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
     if not n_fake or not n_real:
         raise TTDFError(f"{config.root}: the training selection has {n_real} real and {n_fake} fake videos; "
                         "both classes are needed (check --train-methods/--configs/--compression)")
+    if config.pseudo_fakes:
+        if "rgb" not in model.required_inputs and "residual" not in model.required_inputs:
+            raise TTDFError(f"--pseudo-fakes: {config.model} reads no RGB, and pseudo-fakes change only the "
+                            "pixels (its flow would be a real video's); train it without --pseudo-fakes")
+        train_set.videos = with_pseudo_fakes(train_set.videos, config.pseudo_fakes)
     if config.balance == "oversample":
         train_set.videos = oversample_reals(train_set.videos)
 
@@ -271,6 +281,12 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
     if writer is not None:
         writer.close()
     return best or {}
+
+
+def with_pseudo_fakes(videos: list[VideoSource], copies: int) -> list[VideoSource]:
+    """``videos`` plus ``copies`` pseudo-fake items of each real video (each draws its own clip and fake)."""
+    reals = [v for v in videos if v.label == 0]
+    return videos + [replace(v, pseudo=True) for v in reals for _ in range(copies)]
 
 
 def oversample_reals(videos: list[VideoSource]) -> list[VideoSource]:

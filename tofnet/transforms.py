@@ -18,6 +18,9 @@ class AugmentConfig:
     color: float = 0.5
     jpeg: float = 0.3
     blur: float = 0.1
+    # shift of a motion-centred crop (--crop) in training, as a share of its size. Off by default: a shifted
+    # window can leave the moving body, where the forgery is, and then teaches the label on a clean crop
+    crop_jitter: float = 0.0
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

@@ -10,7 +10,7 @@ from tofnet.data import DataConfig
 from tofnet.models import list_models
 from tofnet.train import BALANCE_MODES, TrainConfig
 from tofnet.transforms import AugmentConfig
-from ttdf.cli.options import positive_int, size_type
+from ttdf.cli.options import non_negative_int, positive_int, share_type, size_type
 from ttdf.taxonomy import load_taxonomy
 
 
@@ -51,6 +51,8 @@ def training_options() -> argparse.ArgumentParser:
                            "--rgb-size (default: whole frames at --size)")
     data.add_argument("--rgb-size", type=size_type, default=None, metavar="HxW",
                       help="frame size RGB is read at before --crop (default: --size)")
+    data.add_argument("--crop-jitter", type=share_type, default=AugmentConfig.crop_jitter, metavar="SHARE",
+                      help="shift training crops by up to this share of their size (default: 0, off)")
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--epochs", type=positive_int, default=TrainConfig.epochs)
     optim.add_argument("--batch-size", type=positive_int, default=TrainConfig.batch_size)
@@ -60,6 +62,9 @@ def training_options() -> argparse.ArgumentParser:
     optim.add_argument("--balance", choices=BALANCE_MODES, default=TrainConfig.balance,
                        help="rare real videos: 'oversample' them so batches are balanced (default), 'weight' "
                             "them up in the loss, or 'none'")
+    optim.add_argument("--pseudo-fakes", type=non_negative_int, default=TrainConfig.pseudo_fakes, metavar="K",
+                       help="also train on K pseudo-fakes of each real video per epoch: generic temporal "
+                            "inconsistencies made from real clips (tofnet.pseudo_fakes; default: 0)")
     optim.add_argument("--seed", type=int, default=0)
     optim.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     optim.add_argument("--no-amp", dest="amp", action="store_false", help="disable mixed precision on CUDA")
@@ -88,9 +93,10 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
                        train_methods=tuple(args.train_methods), holdout_methods=tuple(args.holdout_methods),
                        configs=tuple(args.configs), compressions=tuple(args.compression), epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, balance=args.balance,
-                       max_steps_per_epoch=args.max_steps_per_epoch, workers=args.workers if args.workers > 1 else 0,
+                       max_steps_per_epoch=args.max_steps_per_epoch,
+                       pseudo_fakes=args.pseudo_fakes, workers=args.workers if args.workers > 1 else 0,
                        seed=args.seed, device=args.device, amp=args.amp, compile=args.compile,
-                       augment=AugmentConfig() if args.augment else None, data=data, resume=args.resume,
+                       augment=AugmentConfig(crop_jitter=args.crop_jitter) if args.augment else None, data=data, resume=args.resume,
                        overwrite=args.overwrite, allow_split_leak=args.allow_split_leak, progress=args.progress)
 
 
