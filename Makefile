@@ -50,13 +50,15 @@ footage: install
 
 # The default detector, trained on real footage forged with `ttdf forge` (docs/DETECTOR.md).
 # Flow on whole frames at 48x64; RGB as 64x64 windows at full resolution (192x256), centred on the motion;
-# TOF-Net's RGB stream sees only their motion-compensated residual (scene-blind: docs/DETECTOR.md).
+# TOF-Net sees only their flow-compensated residual (scene-blind), and trains on 4 pseudo-fakes of each real
+# clip per epoch beside the forgeries (generic temporal inconsistencies: docs/DETECTOR.md).
 DETECTOR_ROOT ?= data/detector
 DETECTOR_RUNS ?= runs/detector
 DETECTOR_FLOW := --size 48x64
-DETECTOR_ARGS ?= $(DETECTOR_FLOW) --rgb-size 192x256 --crop 64x64 --epochs 4 --clips-per-video 1 --batch-size 16 --lr 2e-3 \
-	--eval-clips-per-video 1 --workers 2 --no-progress
-DETECTOR_TOFNET ?= backbone=mobilenetv3_small_050 embed_dim=64 use_residual=true rgb_frames=false rgb_diff=false
+DETECTOR_ARGS ?= $(DETECTOR_FLOW) --rgb-size 192x256 --crop 64x64 --epochs 4 --clips-per-video 1 --batch-size 16 --lr 1e-3 \
+	--pseudo-fakes 4 --eval-clips-per-video 3 --workers 2 --no-progress
+DETECTOR_TOFNET ?= backbone=mobilenetv3_small_050 embed_dim=64 use_residual=true rgb_frames=false rgb_diff=false \
+	use_flow=false use_flow_stats=false
 # the baselines with an image backbone get TOF-Net's; xception, efficientnet_b4 and r2plus1d keep their own
 DETECTOR_BASELINES ?= rgb_frame rgb_temporal flow_only flow_stats_only efficientnet_b4_frame xception_frame r2plus1d_18
 DETECTOR_BASELINE_ARGS ?= rgb_frame:backbone=mobilenetv3_small_050 rgb_temporal:backbone=mobilenetv3_small_050 \

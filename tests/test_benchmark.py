@@ -54,7 +54,7 @@ def test_benchmark_cli_trains_each_model_once_and_resumes(tmp_path, capsys, monk
     argv = ["benchmark", "--root", str(root), "--out", str(out), "--models", "rgb_frame", "flow_stats_only",
             "--methods", "magicdance", "--epochs", "1", "--size", "32x32", "--clip-len", "3", "--clips-per-video", "1",
             "--eval-clips-per-video", "2", "--batch-size", "4", "--model-arg", "rgb_frame:backbone=mobilenetv3_small_050",
-            "--model-arg", "flow_stats_only:embed_dim=16", "--no-progress"]
+            "--model-arg", "flow_stats_only:embed_dim=16", "--pseudo-fakes", "1", "--no-progress"]
     assert tofnet_main(argv) == 0
     table = json.loads((out / "benchmark.json").read_text())
     assert [(r["model"], r["held_out"]) for r in table["rows"]] == [("rgb_frame", "magicdance"),
@@ -62,6 +62,7 @@ def test_benchmark_cli_trains_each_model_once_and_resumes(tmp_path, capsys, monk
     for model in ("rgb_frame", "flow_stats_only"):
         run = json.loads((out / model / "method-magicdance" / "run_config.json").read_text())
         assert run["model"] == model and run["holdout_methods"] == ["magicdance"]
+        assert run["pseudo_fakes"] == (1 if model == "rgb_frame" else 0)  # flow statistics never see pixels
     assert json.loads((out / "rgb_frame" / "method-magicdance" / "best" / "config.json").read_text()
                       )["model"]["kwargs"]["backbone"] == "mobilenetv3_small_050"
     assert "| flow_stats_only |" in capsys.readouterr().out

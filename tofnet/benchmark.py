@@ -13,6 +13,7 @@ and of forged test videos called correctly at the saved threshold:
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -22,10 +23,11 @@ from matplotlib.figure import Figure
 
 from tofnet.loo import leave_one_method_out
 from tofnet.report import markdown_table
-from tofnet.train import TrainConfig
+from tofnet.train import TrainConfig, build_model, reads_pixels
 from ttdf.errors import TTDFError
 from ttdf.fsutil import atomic_path, atomic_write_text
 
+log = logging.getLogger(__name__)
 # TOF-Net, its frame/temporal/flow baselines, and the field's standard frame- and clip-level detectors
 DEFAULT_MODELS = ("tofnet", "rgb_frame", "rgb_temporal", "flow_only", "flow_stats_only", "xception_frame",
                   "efficientnet_b4_frame", "r2plus1d_18")
@@ -52,6 +54,9 @@ def run_benchmark(base: TrainConfig, models: Sequence[str], *, methods: Sequence
     for model in models:
         config = replace(base, model=model, out=str(Path(base.out) / model),
                          model_kwargs=model_kwargs_for(model, base.model_kwargs))
+        if config.pseudo_fakes and not reads_pixels(build_model(config)):
+            log.warning("%s reads no RGB: trained without --pseudo-fakes (they change pixels, not flow)", model)
+            config = replace(config, pseudo_fakes=0)
         for held_out, report in leave_one_method_out(config, tuple(methods)).items():
             rows.append({"model": model, "held_out": held_out, **heldout_metrics(report)})
     table = {"protocol": "leave-one-method-out, video level", "models": list(models),

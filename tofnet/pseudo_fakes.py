@@ -104,7 +104,8 @@ def make_pseudo_fake(frames: np.ndarray, rng: np.random.Generator, *, max_primit
     count = int(rng.integers(1, max_primitives + 1))
     for name in rng.choice(names, size=min(count, len(names)), replace=False):
         changed = PRIMITIVES[str(name)](out, rng, float(rng.uniform(0.3, 1.0)))
-        mask = np.ones((height, width, 1), np.float32) if rng.random() < whole_frame else region_mask(rng, height, width)
+        whole = rng.random() < whole_frame
+        mask = np.ones((height, width, 1), np.float32) if whole else region_mask(rng, height, width)
         out = out * (1 - mask) + changed * mask
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 

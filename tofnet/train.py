@@ -186,7 +186,7 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
         _refuse_split_leaks(config.root)
 
     try:
-        model = _build_model(config)
+        model = build_model(config)
     except (TypeError, ValueError) as exc:  # e.g. --model-arg embed_dim=notjson reaching nn.Linear
         args = " ".join(f"{k}={json.dumps(v)}" for k, v in config.model_kwargs.items())
         raise TTDFError(f"cannot build model {config.model!r} with --model-arg {args or '(none)'} "
@@ -210,7 +210,7 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
         raise TTDFError(f"{config.root}: the training selection has {n_real} real and {n_fake} fake videos; "
                         "both classes are needed (check --train-methods/--configs/--compression)")
     if config.pseudo_fakes:
-        if "rgb" not in model.required_inputs and "residual" not in model.required_inputs:
+        if not reads_pixels(model):
             raise TTDFError(f"--pseudo-fakes: {config.model} reads no RGB, and pseudo-fakes change only the "
                             "pixels (its flow would be a real video's); train it without --pseudo-fakes")
         train_set.videos = with_pseudo_fakes(train_set.videos, config.pseudo_fakes)
@@ -283,6 +283,11 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
     return best or {}
 
 
+def reads_pixels(model: torch.nn.Module) -> bool:
+    """Whether pseudo-fakes can reach ``model``: they change pixels, not the cached flow."""
+    return bool({"rgb", "residual"} & set(model.required_inputs))
+
+
 def with_pseudo_fakes(videos: list[VideoSource], copies: int) -> list[VideoSource]:
     """``videos`` plus ``copies`` pseudo-fake items of each real video (each draws its own clip and fake)."""
     reals = [v for v in videos if v.label == 0]
@@ -308,7 +313,7 @@ def _refuse_split_leaks(root: str) -> None:
                         "or pass --allow-split-leak to train anyway")
 
 
-def _build_model(config: TrainConfig) -> torch.nn.Module:
+def build_model(config: TrainConfig) -> torch.nn.Module:
     """The model, told the data's frame size and clip length (so its pretrained_cfg matches the data)."""
     derived = {"input_size": tuple(config.data.size), "clip_len": config.data.clip_len}
     for key, value in derived.items():

@@ -96,8 +96,9 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
                        max_steps_per_epoch=args.max_steps_per_epoch,
                        pseudo_fakes=args.pseudo_fakes, workers=args.workers if args.workers > 1 else 0,
                        seed=args.seed, device=args.device, amp=args.amp, compile=args.compile,
-                       augment=AugmentConfig(crop_jitter=args.crop_jitter) if args.augment else None, data=data, resume=args.resume,
-                       overwrite=args.overwrite, allow_split_leak=args.allow_split_leak, progress=args.progress)
+                       augment=AugmentConfig(crop_jitter=args.crop_jitter) if args.augment else None, data=data,
+                       resume=args.resume, overwrite=args.overwrite, allow_split_leak=args.allow_split_leak,
+                       progress=args.progress)
 
 
 def out_option(default: str) -> argparse.ArgumentParser:
