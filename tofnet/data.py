@@ -194,8 +194,7 @@ class ClipDataset(Dataset):
                               frames=indexed)
             if self.config.crop is not None:
                 jitter = self.augment.config.crop_jitter if self.augment is not None else 0.0
-                origin = motion_crop_origin(flow, rgb.shape[1:3], self.config.crop, rng=rng if jitter else None,
-                                            jitter=jitter)
+                origin = motion_crop_origin(flow, rgb.shape[1:3], self.config.crop, rng=rng, jitter=jitter)
                 rgb = crop_frames(rgb, origin, self.config.crop)
             if video.pseudo:  # made before augmentation, as a real forgery is made before it is compressed
                 rgb = make_pseudo_fake(rgb, rng)

@@ -12,31 +12,25 @@ scenes and families in docs/DETECTOR.md.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import cv2
 import numpy as np
 
-Primitive = Callable[[np.ndarray, np.random.Generator, float], np.ndarray]
-PRIMITIVES: dict[str, Primitive] = {}
+from ttdf.generate import Registry
 
-
-def _primitive(fn: Primitive) -> Primitive:
-    PRIMITIVES[fn.__name__] = fn
-    return fn
+PRIMITIVES = Registry("pseudo-fake primitive", "tofnet/pseudo_fakes.py")
 
 
 def _detail(frame: np.ndarray, sigma: float) -> np.ndarray:
     return frame - cv2.GaussianBlur(frame, (0, 0), sigma)
 
 
-@_primitive
+@PRIMITIVES.register("detail_gain")
 def detail_gain(frames: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
     """Fine detail sharpened or softened by a different amount in every frame."""
     return np.stack([f + rng.normal(0, 0.6 * strength) * _detail(f, rng.uniform(0.8, 2.0)) for f in frames])
 
 
-@_primitive
+@PRIMITIVES.register("wobble")
 def wobble(frames: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
     """Every frame displaced by its own smooth sub-pixel field."""
     height, width = frames.shape[1:3]
@@ -50,7 +44,7 @@ def wobble(frames: np.ndarray, rng: np.random.Generator, strength: float) -> np.
     return out
 
 
-@_primitive
+@PRIMITIVES.register("held_detail")
 def held_detail(frames: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
     """The fine detail of one frame kept in place in every frame, while the content moves on."""
     sigma, weight = rng.uniform(1.0, 2.5), 0.8 * strength
@@ -58,13 +52,13 @@ def held_detail(frames: np.ndarray, rng: np.random.Generator, strength: float) -
     return np.stack([f + weight * (held - _detail(f, sigma)) for f in frames])
 
 
-@_primitive
+@PRIMITIVES.register("tone_drift")
 def tone_drift(frames: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
     """Colour and brightness that change from frame to frame."""
     return frames + rng.normal(0, 4 * strength, (len(frames), 1, 1, 3)).astype(np.float32)
 
 
-@_primitive
+@PRIMITIVES.register("ghosting")
 def ghosting(frames: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
     """Each frame blended with a neighbour by a random share (temporal resampling)."""
     last = len(frames) - 1
@@ -75,7 +69,7 @@ def ghosting(frames: np.ndarray, rng: np.random.Generator, strength: float) -> n
     return out
 
 
-@_primitive
+@PRIMITIVES.register("varying_blur")
 def varying_blur(frames: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
     """A blur whose width changes from frame to frame."""
     return np.stack([cv2.GaussianBlur(f, (0, 0), max(0.3, rng.uniform(0, 1.5 * strength))) for f in frames])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from ttdf.cli.options import positive_int, root_options, size_type, workers_options
+from ttdf.cli.options import non_negative_float, positive_int, root_options, size_type, workers_options
 from ttdf.synth import MISMATCH, SynthConfig, cross_partner, plan_videos, source_id, source_splits, synthesize
 from ttdf.taxonomy import load_taxonomy
 
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help=f"forgery methods (default: all of {', '.join(taxonomy.methods_of('paper'))})")
     parser.add_argument("--configs", nargs="+", choices=taxonomy.config_choices, default=None, metavar="C",
                         help=f"generative configurations (default: all of {', '.join(taxonomy.configs)})")
-    parser.add_argument("--artifact-strength", type=_non_negative_float, default=_DEFAULT.artifact_strength,
+    parser.add_argument("--artifact-strength", type=non_negative_float, default=_DEFAULT.artifact_strength,
                         metavar="X", help="scale of every forgery artefact; 0 renders fakes like reals "
                         "(default: %(default)s)")
     parser.add_argument("--crf", type=int, default=_DEFAULT.crf, choices=range(52), metavar="N",
@@ -54,19 +54,9 @@ def _frames(text: str) -> int:
 
 
 def _positive_float(text: str) -> float:
-    value = _non_negative_float(text)
+    value = non_negative_float(text)
     if value == 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
     return value
 
 
