@@ -58,7 +58,7 @@ DETECTOR_FLOW := --size 48x64
 # 4 epochs keep `make detector` under 30 minutes on 2 cores; validation keeps improving to 12 (docs/DETECTOR.md)
 DETECTOR_EPOCHS ?= 4
 DETECTOR_ARGS ?= $(DETECTOR_FLOW) --rgb-size 192x256 --crop 64x64 --epochs $(DETECTOR_EPOCHS) --clips-per-video 1 --batch-size 16 --lr 1e-3 \
-	--pseudo-fakes 4 --eval-clips-per-video 3 --workers 2 --no-progress
+	--pseudo-fakes 4 --eval-clips-per-video 3 --workers 2 --frame-cache --no-progress
 DETECTOR_TOFNET ?= backbone=mobilenetv3_small_050 embed_dim=64 use_residual=true rgb_frames=false rgb_diff=false \
 	use_flow=false use_flow_stats=false
 # the baselines with an image backbone get TOF-Net's; xception, efficientnet_b4 and r2plus1d keep their own

@@ -19,9 +19,10 @@ from torch.utils.data import Dataset, default_collate
 from tofnet.crops import crop_frames, motion_crop_origin
 from tofnet.flow import DEFAULT_FLOW_BACKEND, create_flow_estimator, flow_cache_key, flow_weights_id
 from tofnet.flow_cache import FlowCache, load_or_compute_flow
+from tofnet.frame_cache import FrameCache, read_frames_cached
 from tofnet.pseudo_fakes import make_pseudo_fake
 from tofnet.residual import motion_residual
-from ttdf.video import count_frames, read_frames
+from ttdf.video import count_frames
 from tofnet.sampling import ClipSampling
 from tofnet.transforms import ClipAugment
 from ttdf.errors import TTDFError, VideoError
@@ -130,12 +131,14 @@ class ClipDataset(Dataset):
     and ``index``; only the inputs the model needs are read. A video that cannot be read yields
     ``{"failure": (path, reason)}``: :func:`collate_clips` drops it from the tensors but carries it in
     ``batch["failures"]``, so failures inside DataLoader workers reach the main process, where
-    :meth:`note_failures` records them in ``failures``.
+    :meth:`note_failures` records them in ``failures``. With a ``frame_cache``, RGB comes from each
+    video decoded once (:mod:`tofnet.frame_cache`): the same frames, decoded once per video instead of
+    once per clip.
     """
 
     def __init__(self, videos: Sequence[VideoSource], config: DataConfig, *, inputs: Sequence[str] = ("rgb", "flow"),
                  train: bool = False, flow_cache: FlowCache | None = None, augment: ClipAugment | None = None,
-                 seed: int = 0):
+                 seed: int = 0, frame_cache: FrameCache | None = None):
         unknown = set(inputs) - set(INPUTS)
         if unknown:
             raise ValueError(f"unknown inputs {sorted(unknown)}; expected some of {INPUTS}")
@@ -145,6 +148,7 @@ class ClipDataset(Dataset):
         self.sampling = config.sampling(train=train)
         self.train = train
         self.flow_cache = flow_cache
+        self.frame_cache = frame_cache
         self.augment = augment if train else None
         self.seed = seed
         self.epoch = 0
@@ -190,8 +194,9 @@ class ClipDataset(Dataset):
         if self._needs_flow:
             flow = self._clip_flow(video, indices, reader_backend=backend, frames=frames)
         if self._needs_rgb:
-            rgb = read_frames(video.path, indices, size=self.config.rgb_size or self.config.size, backend=backend,
-                              frames=indexed)
+            rgb = read_frames_cached(video.path, indices, cache=self.frame_cache,
+                                     sha256=video.record.sha256 if video.record else None,
+                                     size=self.config.rgb_size or self.config.size, backend=backend, frames=indexed)
             if self.config.crop is not None:
                 jitter = self.augment.config.crop_jitter if self.augment is not None else 0.0
                 origin = motion_crop_origin(flow, rgb.shape[1:3], self.config.crop, rng=rng, jitter=jitter)

@@ -4,6 +4,7 @@ Entries are keyed by the video's sha256 (renaming or moving a file keeps its flo
 not) and by :func:`tofnet.flow.flow_cache_key` (backend, parameters, frame size). Flow is stored as
 float16 ``.npy`` files, half the size of float32 and precise to ~0.03 px at 50 px.
 
+Storage is :class:`tofnet.array_cache.ArrayCache`'s.
 NOTE: entries are plain ``.npy``, not compressed ``.npz``: zlib saved only ~13% of the bytes but made
 writing 13x slower than computing DIS flow, and it forced every training clip to decompress the whole
 video's flow. A ``.npy`` is memory-mapped, so a clip reads only the frames it samples.
@@ -11,7 +12,6 @@ video's flow. A ``.npy`` is memory-mapped, so a clip reads only the frames it sa
 from __future__ import annotations
 
 import contextlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,75 +20,41 @@ import cv2
 import numpy as np
 
 from ttdf.errors import TTDFError, VideoError
-from ttdf.fsutil import atomic_path, sha256_file
 from ttdf.index import VideoIndex
 from ttdf.parallel import WorkerCrash, in_pool_worker, run_parallel
 from ttdf.records import VideoFilter
 from ttdf.shard import NO_SHARD, Shard, check_shard, select_shard
+from tofnet.array_cache import ArrayCache, video_sha256
 from tofnet.flow import FlowEstimator, compute_video_flow, create_flow_estimator, flow_cache_key
 from ttdf.video import check_size
 from ttdf.video.read import REINDEX_HINT
 
 FLOW_CACHE_DIR = ".ttdf/flow"  # below a dataset root
-_SHA256 = re.compile(r"^[0-9a-f]{2,64}$")
-_KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 class FlowNotCachedError(TTDFError):
     """Flow was needed from the cache only (``compute_missing=False``) and is not there."""
 
 
-class FlowCache:
+class FlowCache(ArrayCache):
     """``<cache_dir>/<key>/<sha[:2]>/<sha>.npy``, each holding one video's flow as float16 (F - 1, 2, H, W)."""
 
-    def __init__(self, cache_dir: str | Path):
-        self.cache_dir = Path(cache_dir)
+    kind = "flow"
 
     @classmethod
     def for_root(cls, root: str | Path) -> FlowCache:
         """The cache of a dataset, ``<root>/.ttdf/flow``."""
         return cls(Path(root) / FLOW_CACHE_DIR)
 
-    def path_for(self, sha256: str, key: str) -> Path:
-        sha256 = sha256.lower()
-        if not _SHA256.match(sha256) or not _KEY.match(key):  # both become path parts: refuse anything odd
-            raise ValueError(f"invalid flow cache entry name (sha256={sha256!r}, key={key!r})")
-        return self.cache_dir / key / sha256[:2] / f"{sha256}.npy"
-
-    def get(self, sha256: str, key: str) -> np.ndarray | None:
-        """The cached flow, memory-mapped read-only, or None.
-
-        A corrupt entry (e.g. from a full disk) is deleted and counts as a miss.
-        """
-        path = self.path_for(sha256, key)
-        if not path.is_file():
-            return None
-        try:
-            flow = np.lib.format.open_memmap(path, mode="r")
-            if flow.ndim != 4 or flow.shape[1] != 2 or flow.dtype != np.float16:
-                raise ValueError(f"unexpected array {flow.shape} {flow.dtype}")
-        except (OSError, ValueError, EOFError):
-            with contextlib.suppress(OSError):
-                path.unlink()
-            return None
-        return flow
-
-    def discard(self, sha256: str, key: str) -> Path:
-        """Delete an entry (e.g. one found holding NaN); returns its path."""
-        path = self.path_for(sha256, key)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        return path
+    def accepts(self, array: np.ndarray) -> bool:
+        return array.ndim == 4 and array.shape[1] == 2 and array.dtype == np.float16
 
     def put(self, sha256: str, key: str, flow: np.ndarray) -> Path:
         """Store ``flow`` (N, 2, H, W) as float16, atomically: readers never see half a file."""
         flow = np.asarray(flow)
         if flow.ndim != 4 or flow.shape[1] != 2:
             raise ValueError(f"flow must have shape (N, 2, H, W), got {flow.shape}")
-        path = self.path_for(sha256, key)
-        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-            np.save(handle, flow if flow.dtype == np.float16 else _to_float16(flow), allow_pickle=False)
-        return path
+        return super().put(sha256, key, flow if flow.dtype == np.float16 else _to_float16(flow))
 
 
 def load_or_compute_flow(path: str | Path, sha256: str | None, *, estimator: FlowEstimator, size: tuple[int, int],
@@ -201,7 +167,7 @@ def _load_or_compute(path: str | Path, sha256: str | None, *, estimator: FlowEst
 
     if cache is None:
         return compute(), True
-    sha256 = sha256 or _sha256_of(path)
+    sha256 = sha256 or video_sha256(path)
     key = flow_cache_key(estimator, size, reader_backend)
     flow = cache.get(sha256, key)
     if flow is not None:
@@ -212,15 +178,6 @@ def _load_or_compute(path: str | Path, sha256: str | None, *, estimator: FlowEst
     flow = compute()
     cache.put(sha256, key, flow)
     return flow, True
-
-
-def _sha256_of(path: str | Path) -> str:
-    try:
-        return sha256_file(path)
-    except FileNotFoundError as exc:
-        raise VideoError(path, "file not found") from exc
-    except OSError as exc:
-        raise VideoError(path, f"cannot read it ({exc.strerror or exc})", hint="check its permissions") from exc
 
 
 def _to_float16(flow: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from ttdf.errors import TTDFError
 RUN_CONFIG = "run_config.json"
 # Keys that say how or where to run, not what is trained: they may change between a run and its resume.
 RUN_CONTROL_KEYS = frozenset({"root", "out", "resume", "overwrite", "progress", "workers", "device", "compile",
-                              "allow_split_leak"})
+                              "allow_split_leak", "frame_cache"})
 _RUN_FILES = (RUN_CONFIG, "metrics.jsonl", "best", "last", "tensorboard")
 
 

@@ -30,6 +30,7 @@ from tofnet.distributed import (DistInfo, all_ranks, all_reduce_mean, barrier, c
                                 init_distributed)
 from tofnet.evaluate import EvalOptions, predict_clips
 from tofnet.flow_cache import FlowCache
+from tofnet.frame_cache import FrameCache
 from tofnet.metrics import aggregate_videos, binary_metrics, eer_threshold
 from tofnet.models import create_model
 from tofnet.run_folder import RUN_CONFIG, check_run_folder, clear_run_folder
@@ -73,6 +74,7 @@ class TrainConfig:
     pseudo_fakes: int = 0
     max_steps_per_epoch: int | None = None
     workers: int = 0
+    frame_cache: bool = False                 # decode each video once into <root>/.ttdf/frames (tofnet.frame_cache)
     seed: int = 0
     device: str = "auto"
     amp: bool = True                          # CUDA only
@@ -199,11 +201,12 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
                               epochs_done=_epochs_done(out), canonical=_canonical)
     barrier(dist_info)  # every rank has looked at the folder before rank 0 changes it
     cache = FlowCache.for_root(config.root)
+    frames = FrameCache.for_root(config.root) if config.frame_cache else None
     train_set = ClipDataset(videos_from_index(config.root, config.filter(config.train_split)), data_config,
                             inputs=model.required_inputs, train=True, flow_cache=cache, seed=config.seed,
-                            augment=ClipAugment(config.augment) if config.augment else None)
+                            augment=ClipAugment(config.augment) if config.augment else None, frame_cache=frames)
     val_set = ClipDataset(videos_from_index(config.root, config.filter(config.val_split)), data_config,
-                          inputs=model.required_inputs, flow_cache=cache)
+                          inputs=model.required_inputs, flow_cache=cache, frame_cache=frames)
     labels = [v.label for v in train_set.videos]
     n_fake, n_real = sum(labels), len(labels) - sum(labels)
     if not n_fake or not n_real:

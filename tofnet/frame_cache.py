@@ -1,0 +1,73 @@
+"""An on-disk cache of decoded frames, so training decodes each video once, not once per clip and epoch.
+
+Training reads a short clip of every video each epoch, and an oversampled real video many times per
+epoch. Each read seeks to the keyframe before the clip and decodes from there, which for lossless
+(``raw``) H.264 costs most of a training step on a CPU. With the cache, the first read of a video
+decodes all of it at the size training reads it and stores the frames as ``uint8`` ``.npy`` (memory-
+mapped afterwards, shared by every loader worker and by later runs on the same root). It costs
+``frames x H x W x 3`` bytes per video (7 MB for 48 frames of 192x256), so it is opt-in
+(``--frame-cache``): worth it for a dataset of a few thousand clips, not for all of TT-DF. Delete
+``<root>/.ttdf/frames`` to reclaim the space; entries are keyed by content, so a re-encoded video
+never reads stale frames.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ttdf.errors import VideoError
+from ttdf.video import length_mismatch, read_frames, reader_backend
+from tofnet.array_cache import ArrayCache, video_sha256
+
+FRAME_CACHE_DIR = ".ttdf/frames"  # below a dataset root
+
+
+class FrameCache(ArrayCache):
+    """``<cache_dir>/<key>/<sha[:2]>/<sha>.npy``, each one video's frames as uint8 RGB (F, H, W, 3)."""
+
+    kind = "frame"
+
+    @classmethod
+    def for_root(cls, root: str | Path) -> FrameCache:
+        """The cache of a dataset, ``<root>/.ttdf/frames``."""
+        return cls(Path(root) / FRAME_CACHE_DIR)
+
+    def accepts(self, array: np.ndarray) -> bool:
+        return array.ndim == 4 and array.shape[3] == 3 and array.dtype == np.uint8
+
+
+def frame_cache_key(size: tuple[int, int] | None, backend: str = "auto") -> str:
+    """Entries differ by frame size and by reader (readers may round colours differently)."""
+    shape = "native" if size is None else f"{size[0]}x{size[1]}"
+    return f"rgb-{shape}-{reader_backend(backend)}"
+
+
+def read_frames_cached(path: str | Path, indices: Sequence[int], *, cache: FrameCache | None,
+                       sha256: str | None = None, size: tuple[int, int] | None = None, backend: str = "auto",
+                       frames: int | None = None) -> np.ndarray:
+    """:func:`ttdf.video.read_frames` of ``indices``, through ``cache`` when one is given.
+
+    On a miss the whole video is decoded once and stored; ``frames`` is the length the index
+    recorded, checked as ``read_frames`` checks it. ``sha256=None`` hashes the file.
+    """
+    if cache is None:
+        return read_frames(path, indices, size=size, backend=backend, frames=frames)
+    key = frame_cache_key(size, backend)
+    sha256 = sha256 or video_sha256(path)
+    everything = cache.get(sha256, key)
+    if everything is None:
+        everything = read_frames(path, None, size=size, backend=backend, frames=frames)
+        cache.put(sha256, key, everything)
+    if frames is not None and len(everything) != frames:  # an entry of a file indexed before a re-encode
+        raise length_mismatch(path, frames, len(everything), reader_backend(backend))
+    wanted = [int(i) for i in indices]
+    bad = [i for i in wanted if not 0 <= i < len(everything)]
+    if bad:
+        raise VideoError(path, f"frame index {bad[0]} out of range (the video has {len(everything)} frames)",
+                         hint="sample indices below the frame count")
+    return np.ascontiguousarray(everything[wanted])
+
+
+__all__ = ["FRAME_CACHE_DIR", "FrameCache", "frame_cache_key", "read_frames_cached"]
