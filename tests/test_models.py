@@ -11,7 +11,7 @@ from tofnet.models.temporal import TemporalPool
 from ttdf.errors import DownloadError, TTDFError
 
 B, T, H, W = 2, 4, 64, 64
-EXPECTED = {"tofnet", "tofnet_no_stats", "tofnet_no_flow", "tofnet_no_rgb", "rgb_frame", "rgb_temporal",
+EXPECTED = {"tofnet", "tofnet_no_stats", "tofnet_no_flow", "tofnet_no_rgb", "tofnet_residual", "rgb_frame", "rgb_temporal",
             "flow_only", "flow_stats_only", "xception_frame", "efficientnet_b4_frame", "r2plus1d_18"}
 
 
@@ -216,3 +216,17 @@ def test_scene_blind_rgb_stream_sees_only_the_residual():
     _forward_backward(model, batch)
     with pytest.raises(TTDFError, match="rgb_frames"):
         create_model("tofnet", rgb_frames=False)
+
+
+def test_tofnet_residual_is_the_scene_blind_stream_alone():
+    model = create_model("tofnet_residual", embed_dim=16).eval()
+    assert model.required_inputs == ("residual",)  # no frames, no flow image, no flow statistics
+    kwargs = model.model_config["kwargs"]
+    assert kwargs["use_residual"] and not (kwargs["rgb_frames"] or kwargs["rgb_diff"] or kwargs["use_flow"]
+                                           or kwargs["use_flow_stats"])
+    batch = _batch(("residual",))
+    assert torch.equal(_rgb_encoder_input(model, batch), batch["residual"])
+    # the same network as the full model with those switches: one model, a named set of defaults
+    same = create_model("tofnet", embed_dim=16, **{k: kwargs[k] for k in ("use_residual", "rgb_frames", "rgb_diff",
+                                                                         "use_flow", "use_flow_stats")})
+    assert [p.shape for p in same.parameters()] == [p.shape for p in model.parameters()]

@@ -3,6 +3,7 @@
 The abstract says TOF-Net "exploits the spatiotemporal inconsistencies and optical flow
 distribution differences between natural data and forged data"; each branch below targets one
 of those, and each can be switched off for ablations (``tofnet_no_stats``, ``tofnet_no_flow``...).
+``tofnet_residual`` keeps only the flow-compensated residual: the default detector on real footage.
 """
 from __future__ import annotations
 
@@ -196,3 +197,16 @@ def tofnet_no_flow(pretrained: bool = False, **kwargs: Any) -> TOFNet:
 def tofnet_no_rgb(pretrained: bool = False, **kwargs: Any) -> TOFNet:
     """Ablation: motion only (flow stream + flow statistics)."""
     return _build("tofnet_no_rgb", {"use_rgb": False}, pretrained, kwargs)
+
+
+# The scene-blind TOF-Net that `make detector` trains: its optical flow aligns each frame to the next and
+# the network sees only what the motion does not explain. On real footage it generalises to unseen scenes
+# and forgery families better than the full model, which learns to score scenes (docs/DETECTOR.md).
+RESIDUAL_ONLY = {"use_residual": True, "rgb_frames": False, "rgb_diff": False, "use_flow": False,
+                 "use_flow_stats": False}
+
+
+@register_model
+def tofnet_residual(pretrained: bool = False, **kwargs: Any) -> TOFNet:
+    """TOF-Net on the flow-compensated residual alone: no frames, no flow-image or flow-statistics branch."""
+    return _build("tofnet_residual", RESIDUAL_ONLY, pretrained, kwargs)
