@@ -59,8 +59,8 @@ DETECTOR_FLOW := --size 48x64
 DETECTOR_EPOCHS ?= 4
 DETECTOR_ARGS ?= $(DETECTOR_FLOW) --rgb-size 192x256 --crop 64x64 --epochs $(DETECTOR_EPOCHS) --clips-per-video 1 --batch-size 16 --lr 1e-3 \
 	--pseudo-fakes 4 --eval-clips-per-video 3 --workers 2 --frame-cache --no-progress
-DETECTOR_TOFNET ?= backbone=mobilenetv3_small_050 embed_dim=64 use_residual=true rgb_frames=false rgb_diff=false \
-	use_flow=false use_flow_stats=false
+DETECTOR_MODEL ?= tofnet_residual
+DETECTOR_TOFNET ?= backbone=mobilenetv3_small_050 embed_dim=64
 # the baselines with an image backbone get TOF-Net's; xception, efficientnet_b4 and r2plus1d keep their own
 DETECTOR_BASELINES ?= rgb_frame rgb_temporal flow_only flow_stats_only efficientnet_b4_frame xception_frame r2plus1d_18
 DETECTOR_BASELINE_ARGS ?= rgb_frame:backbone=mobilenetv3_small_050 rgb_temporal:backbone=mobilenetv3_small_050 \
@@ -70,15 +70,15 @@ detector: install
 	$(VENV)/bin/ttdf forge --root $(DETECTOR_ROOT) --workers 2
 	$(VENV)/bin/tofnet flow --root $(DETECTOR_ROOT) $(DETECTOR_FLOW) --workers 2
 	$(VENV)/bin/tofnet train --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS) $(DETECTOR_ARGS) --resume \
-	  $(addprefix --model-arg ,$(DETECTOR_TOFNET))
-	$(VENV)/bin/tofnet benchmark --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS)/loo --models tofnet $(DETECTOR_ARGS) \
-	  $(addprefix --model-arg tofnet:,$(DETECTOR_TOFNET))
+	  --model $(DETECTOR_MODEL) $(addprefix --model-arg ,$(DETECTOR_TOFNET))
+	$(VENV)/bin/tofnet benchmark --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS)/loo --models $(DETECTOR_MODEL) \
+	  $(DETECTOR_ARGS) $(addprefix --model-arg $(DETECTOR_MODEL):,$(DETECTOR_TOFNET))
 	$(VENV)/bin/tofnet predict $$(ls $(DETECTOR_ROOT)/real/raw/test/* | head -n 1) --checkpoint $(DETECTOR_RUNS)/best
 
 # TOF-Net against the baselines, same protocol, data and settings (reuses the TOF-Net cells of `make detector`).
 detector-benchmark: detector
 	$(VENV)/bin/tofnet benchmark --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS)/loo $(DETECTOR_ARGS) \
-	  --models tofnet $(DETECTOR_BASELINES) $(addprefix --model-arg tofnet:,$(DETECTOR_TOFNET)) \
+	  --models $(DETECTOR_MODEL) $(DETECTOR_BASELINES) $(addprefix --model-arg $(DETECTOR_MODEL):,$(DETECTOR_TOFNET)) \
 	  $(addprefix --model-arg ,$(DETECTOR_BASELINE_ARGS))
 
 bench: install
