@@ -65,6 +65,17 @@ def test_a_corrupt_entry_is_decoded_again(video, tmp_path):
         cache.put("ab" * 32, "rgb-native-pyav", np.zeros((2, 4, 4, 3), np.float32))
 
 
+def test_a_full_disk_costs_the_entry_not_the_frames(video, tmp_path, monkeypatch, caplog):
+    cache = FrameCache(tmp_path / "cache")
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache, "put", full)
+    np.testing.assert_array_equal(read_frames_cached(video, [2, 3], cache=cache), read_frames(video, [2, 3]))
+    assert "No space left" in caplog.text and str(video) in caplog.text
+
+
 def test_bad_reads_name_the_file(video, tmp_path):
     cache = FrameCache(tmp_path / "cache")
     with pytest.raises(VideoError, match="out of range") as out_of_range:

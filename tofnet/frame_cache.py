@@ -12,6 +12,7 @@ never reads stale frames.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from ttdf.video import length_mismatch, read_frames, reader_backend
 from tofnet.array_cache import ArrayCache, video_sha256
 
 FRAME_CACHE_DIR = ".ttdf/frames"  # below a dataset root
+log = logging.getLogger(__name__)
 
 
 class FrameCache(ArrayCache):
@@ -59,7 +61,10 @@ def read_frames_cached(path: str | Path, indices: Sequence[int], *, cache: Frame
     everything = cache.get(sha256, key)
     if everything is None:
         everything = read_frames(path, None, size=size, backend=backend, frames=frames)
-        cache.put(sha256, key, everything)
+        try:
+            cache.put(sha256, key, everything)
+        except OSError as exc:  # e.g. a full disk: the frames are decoded, training goes on without the entry
+            log.warning("%s: not cached in %s (%s); free space or drop --frame-cache", path, cache.cache_dir, exc)
     if frames is not None and len(everything) != frames:  # an entry of a file indexed before a re-encode
         raise length_mismatch(path, frames, len(everything), reader_backend(backend))
     wanted = [int(i) for i in indices]
