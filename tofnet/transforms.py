@@ -9,10 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import albumentations as A
-import cv2
 import numpy as np
-
-NOISE_SIGMA = (1.0, 8.0)  # grey levels: a clean studio camera to a grainy webcam or an old film
 
 
 @dataclass(frozen=True)
@@ -24,8 +21,6 @@ class AugmentConfig:
     # shift of a motion-centred crop (--crop) in training, as a share of its size. Off by default: a shifted
     # window can leave the moving body, where the forgery is, and then teaches the label on a clean crop
     crop_jitter: float = 0.0
-    # chance per clip of camera noise: grain drawn anew every frame, as a sensor (or film) makes it
-    noise: float = 0.0
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -54,31 +49,4 @@ class ClipAugment:
         if rgb is not None:
             self._photometric.set_random_seed(int(rng.integers(2**31)))
             rgb = self._photometric(images=np.ascontiguousarray(rgb))["images"]
-            if rng.random() < self.config.noise:
-                rgb = camera_noise(rgb, rng)
         return rgb, flow
-
-
-def camera_noise(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(T, H, W, 3) uint8 with fresh grain in every frame: a level, grain size and colour drawn per clip.
-
-    Filmed video carries temporal noise that differs between cameras; a detector of temporal
-    inconsistency must not call it a forgery. Added after the other augmentations, as a camera
-    adds it before any processing could be told from it.
-    """
-    sigma = rng.uniform(*NOISE_SIGMA)
-    grain = rng.uniform(0.0, 1.0)  # blur of the noise field, in pixels: demosaicing and film grain are not white
-    colour = rng.uniform(0.0, 1.0)  # share of the noise that differs between channels
-    out = np.empty_like(rgb)
-    for t, frame in enumerate(rgb):
-        luma = rng.standard_normal(frame.shape[:2] + (1,), dtype=np.float32)
-        noise = np.sqrt(1 - colour) * luma + np.sqrt(colour) * rng.standard_normal(frame.shape, dtype=np.float32)
-        if grain > 0.3:
-            noise = cv2.GaussianBlur(noise, (0, 0), grain) / _blur_gain(grain)
-        out[t] = np.clip(frame + sigma * noise, 0, 255).astype(np.uint8)
-    return out
-
-
-def _blur_gain(sigma: float) -> float:
-    """Standard deviation left of unit white noise after a Gaussian blur of ``sigma`` px (2-D)."""
-    return 1.0 / (2.0 * np.sqrt(np.pi) * sigma)
