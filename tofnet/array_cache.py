@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -19,15 +20,22 @@ from ttdf.fsutil import atomic_path, sha256_file
 
 _SHA256 = re.compile(r"^[0-9a-f]{2,64}$")
 _KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
+_Cache = TypeVar("_Cache", bound="ArrayCache")
 
 
 class ArrayCache:
     """Per-video arrays under ``cache_dir``; subclasses say which arrays are valid entries (:meth:`accepts`)."""
 
     kind = "array"  # what the entries hold, for error messages
+    root_dir = ".ttdf/arrays"  # where a dataset root keeps this cache (:meth:`for_root`)
 
     def __init__(self, cache_dir: str | Path):
         self.cache_dir = Path(cache_dir)
+
+    @classmethod
+    def for_root(cls: type[_Cache], root: str | Path) -> _Cache:
+        """The dataset's cache of this kind, ``<root>/<root_dir>``."""
+        return cls(Path(root) / cls.root_dir)
 
     def accepts(self, array: np.ndarray) -> bool:
         """Whether ``array`` (as read back) is a well-formed entry; anything else counts as corrupt."""

@@ -40,11 +40,7 @@ class FlowCache(ArrayCache):
     """``<cache_dir>/<key>/<sha[:2]>/<sha>.npy``, each holding one video's flow as float16 (F - 1, 2, H, W)."""
 
     kind = "flow"
-
-    @classmethod
-    def for_root(cls, root: str | Path) -> FlowCache:
-        """The cache of a dataset, ``<root>/.ttdf/flow``."""
-        return cls(Path(root) / FLOW_CACHE_DIR)
+    root_dir = FLOW_CACHE_DIR
 
     def accepts(self, array: np.ndarray) -> bool:
         return array.ndim == 4 and array.shape[1] == 2 and array.dtype == np.float16

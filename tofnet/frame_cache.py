@@ -30,11 +30,7 @@ class FrameCache(ArrayCache):
     """``<cache_dir>/<key>/<sha[:2]>/<sha>.npy``, each one video's frames as uint8 RGB (F, H, W, 3)."""
 
     kind = "frame"
-
-    @classmethod
-    def for_root(cls, root: str | Path) -> FrameCache:
-        """The cache of a dataset, ``<root>/.ttdf/frames``."""
-        return cls(Path(root) / FRAME_CACHE_DIR)
+    root_dir = FRAME_CACHE_DIR
 
     def accepts(self, array: np.ndarray) -> bool:
         return array.ndim == 4 and array.shape[3] == 3 and array.dtype == np.uint8
