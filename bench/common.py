@@ -99,15 +99,16 @@ def by_id(rows: list[Row]) -> dict[str, Row]:
 
 
 def scaling_note(more: Row | None, one: Row | None, cpus: int | None = None) -> str:
-    """Why ``more`` workers may not scale: how many cores one worker already kept busy, the best ratio the
-    machine's cores then allow, and the ratio per core used (1.0 = the pool adds no overhead)."""
+    """Why ``more`` workers may not scale: how many cores one worker already kept busy, the ratio the machine's
+    cores then give at the same efficiency, and the ratio per core used (1.0 = the pool adds no overhead)."""
     if more is None or one is None or more.ratio is None or not one.extra.get("cores") or not more.extra.get("cores"):
         return ""
     cpus = cpus or os.cpu_count() or 1
     used, cap = one.extra["cores"], cpus / one.extra["cores"]
     per_core = more.ratio * used / more.extra["cores"]
     return (f"; workers=1 already kept {used:.1f} cores busy (its decoders' and libraries' threads), so {cpus} "
-            f"cores allow at most {cap:.2f}x; per core used, workers=2 runs at {per_core:.2f}x workers=1")
+            f"cores give {cap:.2f}x at the same work per core; per core used, workers=2 runs at {per_core:.2f}x "
+            "workers=1 (above 1: single-threaded workers waste less on thread hand-offs)")
 
 
 # --------------------------------------------------------------------------- isolated measurement
