@@ -50,5 +50,5 @@ def test_scaling_note_says_what_one_worker_already_used():
     one, two = _row("w1", 20.0, cores=1.4), _row("w2", 28.0, cores=2.0)
     relate(two, one, "workers=1")
     note = scaling_note(two, one, cpus=2)
-    assert "1.4 cores" in note and "at most 1.43x" in note and "runs at 0.98x workers=1" in note
+    assert "1.4 cores" in note and "give 1.43x at the same work per core" in note and "runs at 0.98x workers=1" in note
     assert scaling_note(two, _row("w1", 20.0), cpus=2) == ""  # no core count measured: nothing to say
