@@ -96,6 +96,7 @@ def test_predict_names_a_broken_video_once(root, checkpoint, tmp_path, caplog):
     assert code == 1 and "Traceback" not in err
     mentions = [r for r in caplog.records if "broken.mp4" in r.getMessage()]
     assert len(mentions) == 1, [r.getMessage() for r in mentions]  # not once per clip
+    assert mentions[0].getMessage().count(str(broken)) == 1  # and the path once in it
     lines = out.splitlines()
     assert any(line.startswith(str(broken)) and "error" in line for line in lines)
     assert any(line.startswith(str(good)) and "error" not in line for line in lines)

@@ -175,7 +175,8 @@ class ClipDataset(Dataset):
             return self._load(video, clip, index, rng)
         except TTDFError as exc:
             if str(video.path) not in self.failures:  # once per video, not once per clip
-                log.warning("skipping %s: %s", video.path, exc)
+                said = str(exc)  # a VideoError already starts with the path: name it once
+                log.warning("skipping %s", said if said.startswith(str(video.path)) else f"{video.path}: {said}")
             self.failures[str(video.path)] = str(exc)
             return {"failure": (str(video.path), str(exc))}
 
