@@ -69,6 +69,16 @@ def test_a_full_disk_costs_the_entry_not_the_frames(video, tmp_path, monkeypatch
     assert "No space left" in caplog.text and str(video) in caplog.text
 
 
+def test_a_video_too_long_for_one_entry_is_read_clip_by_clip(video, tmp_path, monkeypatch):  # noqa: F811
+    cache = FrameCache(tmp_path / "cache")
+    monkeypatch.setattr(frame_cache, "MAX_ENTRY_BYTES", 5 * 24 * 32 * 3 - 1)  # one byte short of the video
+    np.testing.assert_array_equal(read_frames_cached(video, [1, 4], cache=cache), read_frames(video, [1, 4]))
+    assert not cache.cache_dir.exists()  # nothing written
+    np.testing.assert_array_equal(read_frames_cached(video, [2], cache=cache, size=(12, 16), frames=5),
+                                  read_frames(video, [2], size=(12, 16)))
+    assert any(cache.cache_dir.rglob("*.npy"))  # smaller frames fit
+
+
 def test_bad_reads_name_the_file(video, tmp_path):  # noqa: F811
     cache = FrameCache(tmp_path / "cache")
     with pytest.raises(VideoError, match="out of range") as out_of_range:

@@ -5,7 +5,8 @@ epoch. Each read seeks to the keyframe before the clip and decodes from there, w
 (``raw``) H.264 costs most of a training step on a CPU. With the cache, the first read of a video
 decodes all of it at the size training reads it and stores the frames as ``uint8`` ``.npy`` (memory-
 mapped afterwards, shared by every loader worker and by later runs on the same root). It costs
-``frames x H x W x 3`` bytes per video (7 MB for 48 frames of 192x256), so it is opt-in
+``frames x H x W x 3`` bytes per video (7 MB for 48 frames of 192x256; a video above
+``MAX_ENTRY_BYTES`` is read clip by clip instead), so it is opt-in
 (``--frame-cache``): worth it for a dataset of a few thousand clips, not for all of TT-DF. Delete
 ``<root>/.ttdf/frames`` to reclaim the space; entries are keyed by content, so a re-encoded video
 never reads stale frames.
@@ -19,10 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from ttdf.errors import VideoError
-from ttdf.video import length_mismatch, read_frames, reader_backend
+from ttdf.video import length_mismatch, probe_video, read_frames, reader_backend
 from tofnet.array_cache import ArrayCache, video_sha256
 
 FRAME_CACHE_DIR = ".ttdf/frames"  # below a dataset root
+# one video's decoded frames at most; a longer video is read clip by clip, as without the cache
+MAX_ENTRY_BYTES = 1 << 30
 log = logging.getLogger(__name__)
 
 
@@ -56,6 +59,8 @@ def read_frames_cached(path: str | Path, indices: Sequence[int], *, cache: Frame
     sha256 = sha256 or video_sha256(path)
     everything = cache.get(sha256, key)
     if everything is None:
+        if _entry_bytes(path, size, frames) > MAX_ENTRY_BYTES:
+            return read_frames(path, indices, size=size, backend=backend, frames=frames)
         everything = read_frames(path, None, size=size, backend=backend, frames=frames)
         try:
             cache.put(sha256, key, everything)
@@ -71,4 +76,12 @@ def read_frames_cached(path: str | Path, indices: Sequence[int], *, cache: Frame
     return np.ascontiguousarray(everything[wanted])
 
 
-__all__ = ["FRAME_CACHE_DIR", "FrameCache", "frame_cache_key", "read_frames_cached"]
+def _entry_bytes(path: str | Path, size: tuple[int, int] | None, frames: int | None) -> int:
+    """What the whole decoded video would take, from the index's count and the read size when known."""
+    if size is None or frames is None:
+        info = probe_video(path)
+        size, frames = size or (info.height, info.width), frames or info.frames
+    return frames * size[0] * size[1] * 3
+
+
+__all__ = ["FRAME_CACHE_DIR", "MAX_ENTRY_BYTES", "FrameCache", "frame_cache_key", "read_frames_cached"]
