@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ttdf.errors import VideoError
-from ttdf.video import length_mismatch, probe_video, read_frames, reader_backend
+from ttdf.video import length_mismatch, out_of_range, probe_video, read_frames, reader_backend
 from tofnet.array_cache import ArrayCache, video_sha256
 
 FRAME_CACHE_DIR = ".ttdf/frames"  # below a dataset root
@@ -71,8 +70,7 @@ def read_frames_cached(path: str | Path, indices: Sequence[int], *, cache: Frame
     wanted = [int(i) for i in indices]
     bad = [i for i in wanted if not 0 <= i < len(everything)]
     if bad:
-        raise VideoError(path, f"frame index {bad[0]} out of range (the video has {len(everything)} frames)",
-                         hint="sample indices below the frame count")
+        raise out_of_range(path, bad[0], len(everything))
     return np.ascontiguousarray(everything[wanted])
 
 

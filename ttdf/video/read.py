@@ -47,8 +47,7 @@ def read_frames(path: str | Path, indices: Sequence[int] | None = None, *, size:
     except OutOfRange as exc:
         if frames is not None and exc.total != frames:
             raise length_mismatch(path, frames, exc.total, name) from None
-        raise VideoError(path, f"frame index {exc.index} out of range (the video has {exc.total} frames)",
-                         hint="sample indices below the frame count") from None
+        raise out_of_range(path, exc.index, exc.total) from None
     if wanted is None and frames is not None and len(result) != frames:
         raise length_mismatch(path, frames, len(result), name)
     return result
@@ -90,6 +89,11 @@ def reader_backend(backend: str) -> str:
 def length_mismatch(path: str | Path, expected: int, actual: int, backend: str) -> VideoError:
     return VideoError(path, f"the index says {expected} frames but the {backend} reader decodes {actual}",
                       hint=REINDEX_HINT)
+
+
+def out_of_range(path: str | Path, index: int, total: int) -> VideoError:
+    return VideoError(path, f"frame index {index} out of range (the video has {total} frames)",
+                      hint="sample indices below the frame count")
 
 
 def check_size(size: tuple[int, int]) -> tuple[int, int]:
