@@ -57,7 +57,7 @@ DETECTOR_RUNS ?= runs/detector
 DETECTOR_FLOW := --size 48x64
 # 6 epochs keep `make detector` under 30 minutes on 2 cores with the 64 clips of 19 scenes (with --frame-cache; docs/DETECTOR.md)
 DETECTOR_EPOCHS ?= 6
-DETECTOR_ARGS ?= $(DETECTOR_FLOW) --rgb-size 192x256 --crop 64x64 --epochs $(DETECTOR_EPOCHS) --clips-per-video 1 --batch-size 16 --lr 1e-3 \
+DETECTOR_ARGS ?= $(DETECTOR_FLOW) --rgb-size 192x256 --crop 64x64 --epochs $(DETECTOR_EPOCHS) --clips-per-video 1 --batch-size 16 --lr 3e-3 \
 	--pseudo-fakes 4 --eval-clips-per-video 3 --workers 2 --frame-cache --no-progress
 DETECTOR_MODEL ?= tofnet_residual
 DETECTOR_TOFNET ?= backbone=mobilenetv3_small_050 embed_dim=64
