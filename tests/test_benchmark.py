@@ -24,6 +24,18 @@ def test_per_class_accuracy_uses_the_saved_threshold():
     assert (row["n_real"], row["n_fake"], row["auc"], row["threshold"]) == (4, 3, 0.9, 0.55)
 
 
+def test_auc_of_each_generative_configuration_against_all_real_videos():
+    videos = [{"label": 0, "prob": p} for p in (0.2, 0.4)]
+    videos += [{"label": 1, "prob": p, "config": "match"} for p in (0.1, 0.3)]  # below or between the reals
+    videos += [{"label": 1, "prob": p, "config": "mismatch"} for p in (0.5, 0.9)]  # above both
+    videos.append({"label": 1, "prob": 0.3})  # a forgery with no configuration recorded
+    row = heldout_metrics({"video": {"n_real": 2, "n_fake": 5}, "meta": {"threshold": 0.5}, "videos": videos})
+    assert row["auc_by_config"] == {"match": 0.25, "mismatch": 1.0, "any": 0.5}
+    second = {**row, "auc_by_config": {"match": 0.75}}
+    mean = mean_rows([{"model": "m", "held_out": "x", **row}, {"model": "m", "held_out": "y", **second}])[0]
+    assert mean["auc_by_config"] == {"match": 0.5, "mismatch": 1.0, "any": 0.5}
+
+
 def test_mean_rows_and_model_specific_kwargs():
     rows = [{"model": "a", "held_out": "x", "auc": 0.6, "acc": None}, {"model": "a", "held_out": "y", "auc": 1.0},
             {"model": "b", "held_out": "x", "auc": 0.5}]
@@ -41,6 +53,7 @@ def test_write_benchmark_tables_and_chart(tmp_path):
                              "held_out": ["magicdance", "magicanimate"], "rows": rows}, tmp_path)
     text = paths["markdown"].read_text()
     assert "| model | magicdance | magicanimate | mean |" in text and "| rgb_frame | 0.900 | 0.900 | 0.900 |" in text
+    assert "| model | held_out | any |" in text and "| tofnet | mean | 1.000 |" in text  # by configuration
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(json.loads(paths["json"].read_text())["rows"]) == 4
 

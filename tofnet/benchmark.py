@@ -4,7 +4,9 @@ Every model is trained and evaluated exactly as ``tofnet loo --protocols method`
 sampling, epochs, seed, threshold calibration on validation), each in ``<out>/<model>/method-<m>/``,
 so an interrupted benchmark resumes and a model added later reuses the finished ones. The result is
 one table, model x held-out method, of video-level AUC, ACC, EER and AP, plus the share of real
-and of forged test videos called correctly at the saved threshold:
+and of forged test videos called correctly at the saved threshold, and the AUC of each generative
+configuration apart (TT-DF's Match and Mismatch: the held-out method's forgeries of one
+configuration against all real test videos):
 
     <out>/benchmark.json   every row, with the protocol settings
     <out>/benchmark.md     the tables
@@ -20,6 +22,8 @@ from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from sklearn.metrics import roc_auc_score
 
 from tofnet.loo import leave_one_method_out
 from tofnet.report import markdown_table
@@ -74,7 +78,19 @@ def heldout_metrics(report: dict) -> dict:
     return {"n_real": video["n_real"], "n_fake": video["n_fake"], "threshold": threshold,
             **{k: video.get(k) for k in ("auc", "acc", "eer", "ap")},
             "real_acc": sum(p < threshold for p in reals) / len(reals) if reals else None,
-            "fake_acc": sum(p >= threshold for p in fakes) / len(fakes) if fakes else None}
+            "fake_acc": sum(p >= threshold for p in fakes) / len(fakes) if fakes else None,
+            "auc_by_config": auc_by_config(report.get("videos", []))}
+
+
+def auc_by_config(videos: Sequence[dict]) -> dict[str, float]:
+    """{configuration: AUC of its forgeries against every real video}; a video without one counts as "any"."""
+    reals = [v["prob"] for v in videos if v["label"] == 0]
+    configs = dict.fromkeys(v.get("config") or "any" for v in videos if v["label"] == 1)
+    result = {}
+    for config in configs if reals else ():
+        fakes = [v["prob"] for v in videos if v["label"] == 1 and (v.get("config") or "any") == config]
+        result[config] = float(roc_auc_score([0] * len(reals) + [1] * len(fakes), reals + fakes))
+    return result
 
 
 def mean_rows(rows: Sequence[dict]) -> list[dict]:
@@ -86,6 +102,9 @@ def mean_rows(rows: Sequence[dict]) -> list[dict]:
         for key in METRICS:
             values = [r[key] for r in mine if r.get(key) is not None]
             row[key] = sum(values) / len(values) if values else None
+        per_config = [r["auc_by_config"] for r in mine if r.get("auc_by_config")]
+        row["auc_by_config"] = {c: sum(d[c] for d in per_config if c in d) / sum(c in d for d in per_config)
+                                for c in dict.fromkeys(c for d in per_config for c in d)}
         means.append(row)
     return means
 
@@ -123,6 +142,9 @@ def benchmark_markdown(table: dict) -> str:
         cells = {r["held_out"]: r["auc"] for r in rows if r["model"] == model}
         auc.append({"model": model, **cells, MEAN: means.get(model, {}).get("auc")})
     columns = ("model", "held_out", "auc", "acc", "eer", "ap", "real_acc", "fake_acc", "n_real", "n_fake")
+    configs = list(dict.fromkeys(c for r in rows for c in r.get("auc_by_config") or {}))
+    by_config = [{"model": r["model"], "held_out": r["held_out"], **(r.get("auc_by_config") or {})}
+                 for r in [*rows, *means.values()]]
     return "\n".join([
         f"# Benchmark: {table['protocol']}", "",
         "Video-level AUC, model x held-out method (each model trained without that method):", "",
@@ -130,6 +152,9 @@ def benchmark_markdown(table: dict) -> str:
         "All metrics (ACC, real_acc = real videos scored real, fake_acc = forgeries scored forged, "
         "all at the threshold picked on validation and saved in the checkpoint):", "",
         markdown_table([*rows, *means.values()], columns),
+        "Video-level AUC by generative configuration (the held-out method's forgeries of one configuration "
+        "against all real test videos):", "",
+        markdown_table(by_config, ["model", "held_out", *configs]),
         "![AUC per held-out method](benchmark.png)", ""])
 
 
