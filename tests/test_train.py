@@ -74,6 +74,28 @@ def test_train_writes_checkpoints_metrics_and_run_config(dataset, tmp_path):
         assert again["video"][key] == pytest.approx(best[key]), key
 
 
+@pytest.mark.parametrize("budget", [1 << 30, 1])
+def test_validation_clips_are_read_once_while_they_fit_in_memory(dataset, tmp_path, monkeypatch, budget):
+    from tofnet.data import ClipDataset
+    loads: list[bool] = []
+    original = ClipDataset._load
+
+    def counting(self, *args, **kwargs):
+        loads.append(self.train)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ClipDataset, "_load", counting)
+    monkeypatch.setattr(tofnet.train, "VAL_CACHE_BYTES", budget)
+    train(_config(dataset, tmp_path / "run"))  # 2 epochs, 2 clips per val video, workers=0: loads seen here
+    val_clips = 2 * _count(dataset, VideoFilter(splits=("val",)))
+    if budget > 1:  # kept from the first validation for the second
+        assert loads.count(False) == val_clips
+    else:  # over budget: the first batch (4 clips) is read in vain, then each epoch reads them all
+        assert loads.count(False) == 4 + 2 * val_clips
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["val_n"] == val_clips // 2 for r in rows)
+
+
 def test_resume_continues_the_same_run(dataset, tmp_path, monkeypatch):
     train(_config(dataset, tmp_path / "straight", epochs=2))
     real_epoch = tofnet.train.train_one_epoch

@@ -31,17 +31,41 @@ class EvalOptions:
         return self.threshold if self.threshold is not None else float(config.get("threshold", 0.5))
 
 
+def _loader(dataset: ClipDataset, options: EvalOptions, indices: Sequence[int] | None) -> DataLoader:
+    return DataLoader(dataset if indices is None else Subset(dataset, list(indices)), batch_size=options.batch_size,
+                      num_workers=options.workers, collate_fn=collate_clips, shuffle=False)
+
+
+def load_batches(dataset: ClipDataset, options: EvalOptions = EvalOptions(), *, indices: Sequence[int] | None = None,
+                 max_bytes: int | None = None) -> list[dict] | None:
+    """Every collated batch of ``dataset`` (or of its items ``indices``), read once and kept in memory.
+
+    For inputs that never change (evaluation clips are evenly spaced and never augmented), so that
+    validating after every epoch decodes, crops and computes residuals only once. None when the batches
+    would pass ``max_bytes`` (judged from the first batch, so only that one is read in vain).
+    """
+    loader = _loader(dataset, options, indices)
+    batches: list[dict] = []
+    for batch in loader:
+        if not batches and max_bytes is not None:
+            size = sum(v.nbytes for v in batch.values() if torch.is_tensor(v))
+            if size * len(loader) > max_bytes:
+                return None
+        batches.append(batch)
+    return batches
+
+
 @torch.no_grad()
 def predict_clips(model: torch.nn.Module, dataset: ClipDataset, options: EvalOptions = EvalOptions(), *,
-                  indices: Sequence[int] | None = None) -> list[ClipPrediction]:
+                  indices: Sequence[int] | None = None, batches: Sequence[dict] | None = None) -> list[ClipPrediction]:
     """P(fake) for every readable clip of ``dataset`` (or of its items ``indices``, e.g. one rank's shard).
 
-    Unreadable videos end up in ``dataset.failures``, also when DataLoader workers read them.
+    ``batches``: those items already read by :func:`load_batches`. Unreadable videos end up in
+    ``dataset.failures``, also when DataLoader workers read them.
     """
     device = resolve_device(options.device)
     model = model.to(device).eval()
-    loader = DataLoader(dataset if indices is None else Subset(dataset, list(indices)), batch_size=options.batch_size,
-                        num_workers=options.workers, collate_fn=collate_clips, shuffle=False)
+    loader = batches if batches is not None else _loader(dataset, options, indices)
     predictions: list[ClipPrediction] = []
     for batch in tqdm(loader, desc="evaluate", disable=not options.progress, leave=False):
         dataset.note_failures(batch)

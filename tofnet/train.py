@@ -28,7 +28,7 @@ from tofnet.checkpoint import CONFIG_NAME, load_checkpoint, save_checkpoint
 from tofnet.data import ClipDataset, DataConfig, VideoSource, batch_len, collate_clips, videos_from_index
 from tofnet.distributed import (DistInfo, all_ranks, all_reduce_mean, barrier, cleanup_distributed, gather_objects,
                                 init_distributed)
-from tofnet.evaluate import EvalOptions, predict_clips
+from tofnet.evaluate import EvalOptions, load_batches, predict_clips
 from tofnet.flow_cache import FlowCache
 from tofnet.frame_cache import FrameCache
 from tofnet.metrics import aggregate_videos, binary_metrics, eer_threshold
@@ -46,6 +46,8 @@ from ttdf.taxonomy import load_taxonomy
 log = logging.getLogger(__name__)
 TRAIN_STATE = "train_state.pt"
 BALANCE_MODES = ("oversample", "weight", "none")
+# validation clips kept in memory between epochs up to this size (the detector's: ~170 MB); larger sets are re-read
+VAL_CACHE_BYTES = 1 << 30
 
 
 @dataclass
@@ -149,14 +151,21 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, loss_fn, *, dev
     return all_reduce_mean(total / max(steps, 1), dist_info, device)
 
 
+def validation_inputs(dataset: ClipDataset, config: TrainConfig, *, device: torch.device | str = "cpu",
+                      dist_info: DistInfo = DistInfo()) -> list[dict] | None:
+    """This rank's validation batches, read once (they are the same every epoch), or None past VAL_CACHE_BYTES."""
+    return load_batches(dataset, _val_options(config, device), indices=_val_shard(dataset, dist_info),
+                        max_bytes=VAL_CACHE_BYTES)
+
+
 def validate(model, dataset: ClipDataset, config: TrainConfig, *, device: torch.device | str = "cpu",
-             dist_info: DistInfo = DistInfo()) -> dict:
-    """Video-level metrics: each rank scores every world_size-th video, all ranks gather the predictions."""
-    per_video = dataset.sampling.clips_per_video
-    shard = [i for i in range(len(dataset)) if (i // per_video) % dist_info.world_size == dist_info.rank]
-    options = EvalOptions(batch_size=config.batch_size, workers=config.workers, device=str(device), amp=config.amp,
-                          progress=False)
-    clips = predict_clips(model, dataset, options, indices=shard)
+             dist_info: DistInfo = DistInfo(), batches: list[dict] | None = None) -> dict:
+    """Video-level metrics: each rank scores every world_size-th video, all ranks gather the predictions.
+
+    ``batches``: this rank's clips from :func:`validation_inputs` (else they are read again).
+    """
+    clips = predict_clips(model, dataset, _val_options(config, device), indices=_val_shard(dataset, dist_info),
+                          batches=batches)
     parts = gather_objects((clips, dataset.failures), dist_info)
     clips = [clip for part, _ in parts for clip in part]
     for _, failures in parts:
@@ -165,6 +174,16 @@ def validate(model, dataset: ClipDataset, config: TrainConfig, *, device: torch.
     labels, probs = [v.label for v in videos], [v.prob for v in videos]
     threshold = eer_threshold(labels, probs) if 0 < sum(labels) < len(labels) else 0.5
     return {**binary_metrics(labels, probs, threshold=threshold), "threshold": threshold}
+
+
+def _val_shard(dataset: ClipDataset, dist_info: DistInfo) -> list[int]:
+    per_video = dataset.sampling.clips_per_video
+    return [i for i in range(len(dataset)) if (i // per_video) % dist_info.world_size == dist_info.rank]
+
+
+def _val_options(config: TrainConfig, device: torch.device | str) -> EvalOptions:
+    return EvalOptions(batch_size=config.batch_size, workers=config.workers, device=str(device), amp=config.amp,
+                       progress=False)
 
 
 def train(config: TrainConfig) -> dict:
@@ -252,6 +271,8 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
         net = torch.compile(net)
 
     writer = _tensorboard(out) if dist_info.is_main else None
+    val_batches = validation_inputs(val_set, config, device=device, dist_info=dist_info) \
+        if start_epoch < config.epochs else None
     for epoch in range(start_epoch, config.epochs):
         # NOTE: reseed per epoch so a resumed run draws the same dropout/augmentation as an uninterrupted one.
         torch.manual_seed(config.seed * 100_003 + epoch)
@@ -261,7 +282,7 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
                                epoch=epoch, dist_info=dist_info)
         for failures in gather_objects(train_set.failures, dist_info):
             train_set.failures.update(failures)
-        metrics = validate(model, val_set, config, device=device, dist_info=dist_info)
+        metrics = validate(model, val_set, config, device=device, dist_info=dist_info, batches=val_batches)
         improved = best is None or _score(metrics) > _score(best)
         best = metrics if improved else best
         if dist_info.is_main:
