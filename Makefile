@@ -55,8 +55,9 @@ footage: install
 DETECTOR_ROOT ?= data/detector
 DETECTOR_RUNS ?= runs/detector
 DETECTOR_FLOW := --size 48x64
-# 6 epochs keep `make detector` under 30 minutes on 2 cores with the 64 clips of 19 scenes (with --frame-cache; docs/DETECTOR.md)
-DETECTOR_EPOCHS ?= 6
+# 8 epochs: `make detector` in 20 minutes on 2 cores with the 64 clips of 19 scenes (frame cache, validation clips read
+# once, the residual's flow at DIS ultrafast; docs/DETECTOR.md)
+DETECTOR_EPOCHS ?= 8
 DETECTOR_ARGS ?= $(DETECTOR_FLOW) --rgb-size 192x256 --crop 64x64 --epochs $(DETECTOR_EPOCHS) --clips-per-video 1 --batch-size 16 --lr 3e-3 \
 	--pseudo-fakes 4 --eval-clips-per-video 3 --workers 2 --frame-cache --no-progress
 DETECTOR_MODEL ?= tofnet_residual
