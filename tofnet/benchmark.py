@@ -22,7 +22,6 @@ from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-
 from sklearn.metrics import roc_auc_score
 
 from tofnet.loo import leave_one_method_out
