@@ -1,6 +1,8 @@
 """Pretrained weights really end up in the models: hub downloads patched, local files, offline errors."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import urllib.error
 
 import huggingface_hub.constants
@@ -120,3 +122,25 @@ def test_cli_pretrained_options_reach_the_model(tmp_path):
     assert "pretrained" not in kwargs()
     assert kwargs("--pretrained")["pretrained"] is True
     assert kwargs("--pretrained-weights", "w.safetensors")["pretrained"] == "w.safetensors"
+
+
+NETWORK_SPY = """
+import os, urllib.request
+os.environ.pop("NO_ALBUMENTATIONS_UPDATE", None)
+calls = []
+def spy(self, url, *args, **kwargs):
+    calls.append(getattr(url, "full_url", url))
+    raise OSError("offline")
+urllib.request.OpenerDirector.open = spy
+import {module}
+print(calls)
+"""
+
+
+@pytest.mark.parametrize("module", ["tofnet.transforms", "albumentations"])
+def test_importing_the_augmentations_asks_no_server(module):
+    """albumentations checks PyPI for updates at import unless told not to; tofnet tells it (offline clusters)."""
+    out = subprocess.run([sys.executable, "-c", NETWORK_SPY.format(module=module)], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    # the bare library does call out: proof that the spy would see the call tofnet prevents
+    assert (out == "[]") == (module == "tofnet.transforms"), out
