@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -90,14 +92,32 @@ def test_bad_files_raise_video_error_naming_the_file(tmp_path, video, case, back
             count_frames(path, backend=backend)
 
 
+@pytest.mark.parametrize("ahead", [0, 2])  # 2 < FRAMES: the decoding thread waits on a full queue
 @pytest.mark.parametrize("backend", ["auto", *READER_BACKENDS])
-def test_stream_frames_hands_over_what_read_frames_returns(video, backend):
+def test_stream_frames_hands_over_what_read_frames_returns(video, backend, ahead):
     streamed = []
-    total = stream_frames(video, lambda rgb: streamed.append(rgb.copy()), size=(24, 32), backend=backend, frames=FRAMES)
+    total = stream_frames(video, lambda rgb: streamed.append(rgb.copy()), size=(24, 32), backend=backend,
+                          frames=FRAMES, ahead=ahead)
     assert total == FRAMES
     np.testing.assert_array_equal(np.stack(streamed), read_frames(video, size=(24, 32), backend=backend))
     with pytest.raises(VideoError, match="re-run `ttdf index`"):  # the index's length is checked as in read_frames
-        stream_frames(video, lambda rgb: None, backend=backend, frames=FRAMES + 2)
+        stream_frames(video, lambda rgb: None, backend=backend, frames=FRAMES + 2, ahead=ahead)
+
+
+@pytest.mark.parametrize("backend", READER_BACKENDS)
+def test_stream_frames_consumer_error_stops_the_decoding_thread(video, backend):
+    """A consumer that raises gets its own exception back, and no decoder thread is left holding the file."""
+    seen = []
+
+    def consume(rgb):
+        seen.append(1)
+        if len(seen) == 2:
+            raise RuntimeError("consumer failed")
+
+    with pytest.raises(RuntimeError, match="consumer failed"):
+        stream_frames(video, consume, backend=backend, ahead=1)
+    assert len(seen) == 2
+    assert not [t for t in threading.enumerate() if t.name.startswith("decode-")]
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "garbage"])

@@ -8,6 +8,9 @@ past the clip) falls back to decoding from the start. Every failure is a
 """
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,6 +25,9 @@ READER_BACKENDS = ("pyav", "opencv", "decord")
 # index's by construction; it seeks exactly on every container tested, and bench/decode.py measured
 # it as fast as the fastest bare loop (decord seeks to wrong frames in AVI files with B-frames).
 DEFAULT_READER = "pyav"
+# frames decoded ahead of stream_frames' consumer (a few 100 KB each at flow sizes)
+STREAM_AHEAD = 8
+_END = object()  # end of the decoded frames
 REINDEX_HINT = "re-run `ttdf index` on its dataset root (the file changed since it was indexed)"
 
 
@@ -54,21 +60,68 @@ def read_frames(path: str | Path, indices: Sequence[int] | None = None, *, size:
 
 
 def stream_frames(path: str | Path, consume: Callable[[np.ndarray], None], *, size: tuple[int, int] | None = None,
-                  backend: str = "auto", frames: int | None = None) -> int:
+                  backend: str = "auto", frames: int | None = None, ahead: int = STREAM_AHEAD) -> int:
     """Hand every frame, in order, to ``consume`` as (H, W, 3) uint8 RGB as soon as it decodes; returns the count.
 
     The same frames as ``read_frames(path, size=size, backend=backend)``, without holding the video in
-    memory, and the work ``consume`` does on one frame overlaps the decoder's threads on the next (what
-    makes optical flow of a whole video as fast as a hand-written decode-and-flow loop). ``consume``
-    must copy a frame it keeps. ``frames``: the length the index recorded, checked as in ``read_frames``.
+    memory. With ``ahead > 0`` a background thread decodes, converts and resizes up to ``ahead`` frames
+    while ``consume`` works (all of them release the GIL): optical flow of a whole video then costs about
+    the slower of decoding and flow rather than their sum, which is what a bare OpenCV loop gets from its
+    decoder threads (bench ``flow.video_flow``). ``ahead=0`` runs everything in the calling thread.
+    ``frames``: the length the index recorded, checked as in ``read_frames``.
     """
     path = _check_file(path)
     name = reader_backend(backend)
-    sink = FrameSink(path, None if size is None else check_size(size), consume)
-    total = READERS[name](path, sink)
+    size = None if size is None else check_size(size)
+    total = (_decode_ahead(path, name, size, consume, ahead) if ahead > 0
+             else READERS[name](path, FrameSink(path, size, consume)))
     if frames is not None and total != frames:
         raise length_mismatch(path, frames, total, name)
     return total
+
+
+class _Stopped(Exception):
+    """The consumer gave up (it raised): the decoding thread stops at its next frame."""
+
+
+def _decode_ahead(path: Path, backend: str, size: tuple[int, int] | None, consume: Callable[[np.ndarray], None],
+                  ahead: int) -> int:
+    """``READERS[backend]`` in a thread feeding a bounded queue; ``consume`` runs here, in the caller's thread."""
+    frames: queue.Queue = queue.Queue(maxsize=ahead)
+    stop, outcome = threading.Event(), {}
+
+    def put(rgb: np.ndarray) -> None:
+        while not stop.is_set():
+            try:
+                return frames.put(rgb, timeout=0.1)
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def decode() -> None:
+        try:
+            outcome["total"] = READERS[backend](path, FrameSink(path, size, put))
+        except _Stopped:
+            pass
+        except BaseException as exc:  # handed to the caller's thread, which raises it
+            outcome["error"] = exc
+        finally:
+            frames.put(_END)  # the consumer is waiting for it, or gone (then nobody blocks on a full queue: stop)
+
+    thread = threading.Thread(target=decode, name=f"decode-{path.name}", daemon=True)
+    thread.start()
+    try:
+        while (rgb := frames.get()) is not _END:
+            consume(rgb)
+    finally:
+        stop.set()
+        while thread.is_alive():  # drain, so a decoder blocked on a full queue sees the stop
+            with contextlib.suppress(queue.Empty):
+                frames.get(timeout=0.1)
+        thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["total"]
 
 
 def count_frames(path: str | Path, *, backend: str = "auto") -> int:
