@@ -68,7 +68,8 @@ def stream_frames(path: str | Path, consume: Callable[[np.ndarray], None], *, si
     while ``consume`` works (all of them release the GIL): optical flow of a whole video then costs about
     the slower of decoding and flow rather than their sum, which is what a bare OpenCV loop gets from its
     decoder threads (bench ``flow.video_flow``). ``ahead=0`` runs everything in the calling thread.
-    ``frames``: the length the index recorded, checked as in ``read_frames``.
+    ``consume`` must copy a frame it keeps. ``frames``: the length the index recorded, checked as in
+    ``read_frames``.
     """
     path = _check_file(path)
     name = reader_backend(backend)
@@ -106,7 +107,7 @@ def _decode_ahead(path: Path, backend: str, size: tuple[int, int] | None, consum
         except BaseException as exc:  # handed to the caller's thread, which raises it
             outcome["error"] = exc
         finally:
-            frames.put(_END)  # the consumer is waiting for it, or gone (then nobody blocks on a full queue: stop)
+            frames.put(_END)  # waits, if the queue is full, until the consumer (reading or draining) takes one
 
     thread = threading.Thread(target=decode, name=f"decode-{path.name}", daemon=True)
     thread.start()
