@@ -146,3 +146,19 @@ def test_empty_indices_and_bad_arguments(video):
         read_frames(video, [0], backend="ffmpeg")
     with pytest.raises(ValueError, match="size"):
         read_frames(video, [0], size=(0, 8))
+
+
+@pytest.mark.parametrize("height, width, threads", [(48, 64, "SLICE"), (480, 640, "AUTO")])
+def test_pyav_clip_reads_use_frame_threads_only_on_large_streams(tmp_path, height, width, threads):
+    """After a seek, frame threading refills its pipeline: it pays only on streams of 300k pixels or more."""
+    from ttdf.video.backends import SEEK_FRAME_THREADS_MIN_PIXELS, _PyAVHandle
+
+    assert 48 * 64 < SEEK_FRAME_THREADS_MIN_PIXELS <= 480 * 640
+    path = tmp_path / "clip.mp4"
+    encode_video(path, np.zeros((2, height, width, 3), np.uint8), fps=10, preset="ultrafast")
+    handle = _PyAVHandle(path)
+    try:
+        assert handle.stream.thread_type.name == threads
+    finally:
+        handle.close()
+    assert read_frames(path, [1], backend="pyav").shape == (1, height, width, 3)
