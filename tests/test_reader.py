@@ -8,6 +8,7 @@ import pytest
 from tests.tiny_dataset import write_truncated_faststart
 from ttdf.errors import VideoError
 from ttdf.video import DEFAULT_READER, READER_BACKENDS, count_frames, encode_video, read_frames, stream_frames
+from ttdf.video.backends import SEEK_FRAME_THREADS_MIN_PIXELS, _PyAVHandle
 
 FRAMES, HEIGHT, WIDTH = 8, 48, 64
 
@@ -151,8 +152,6 @@ def test_empty_indices_and_bad_arguments(video):
 @pytest.mark.parametrize("height, width, threads", [(48, 64, "SLICE"), (480, 640, "AUTO")])
 def test_pyav_clip_reads_use_frame_threads_only_on_large_streams(tmp_path, height, width, threads):
     """After a seek, frame threading refills its pipeline: it pays only on streams of 300k pixels or more."""
-    from ttdf.video.backends import SEEK_FRAME_THREADS_MIN_PIXELS, _PyAVHandle
-
     assert 48 * 64 < SEEK_FRAME_THREADS_MIN_PIXELS <= 480 * 640
     path = tmp_path / "clip.mp4"
     encode_video(path, np.zeros((2, height, width, 3), np.uint8), fps=10, preset="ultrafast")

@@ -222,6 +222,11 @@ def _pyav_sequential(path: Path, out: Frames) -> np.ndarray:
     def rgb(frame: av.VideoFrame) -> np.ndarray:
         return out.resized(frame.to_ndarray(format="rgb24"))
 
+    def store_converted(keep: int) -> None:  # in order, up to ``keep`` frames behind the decoder
+        while len(converting) > keep:
+            done, future = converting.popleft()
+            out.put(done, future.result())
+
     try:
         for index, frame in enumerate(container.decode(stream)):
             total = index + 1
@@ -230,14 +235,10 @@ def _pyav_sequential(path: Path, out: Frames) -> np.ndarray:
                     out.put(index, rgb(frame))
                 else:
                     converting.append((index, convert.submit(rgb, frame)))
-                    if len(converting) > 2 * CONVERT_THREADS:  # in order, a few frames behind the decoder
-                        done, future = converting.popleft()
-                        out.put(done, future.result())
+                    store_converted(keep=2 * CONVERT_THREADS)
             if out.last is not None and index >= out.last:
                 break
-        while converting:
-            done, future = converting.popleft()
-            out.put(done, future.result())
+        store_converted(keep=0)
     except (av.FFmpegError, OSError) as exc:
         raise VideoError(path, f"stream is corrupt or truncated ({short_reason(exc)})") from exc
     finally:
