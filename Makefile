@@ -62,8 +62,10 @@ DETECTOR_ARGS ?= $(DETECTOR_FLOW) --rgb-size 192x256 --crop 64x64 --epochs $(DET
 	--pseudo-fakes 4 --eval-clips-per-video 3 --workers 2 --frame-cache --no-progress
 DETECTOR_MODEL ?= tofnet_residual
 DETECTOR_TOFNET ?= backbone=mobilenetv3_small_050 embed_dim=64
-# the baselines with an image backbone get TOF-Net's; xception, efficientnet_b4 and r2plus1d keep their own
-DETECTOR_BASELINES ?= rgb_frame rgb_temporal flow_only flow_stats_only efficientnet_b4_frame xception_frame r2plus1d_18
+# the baselines with an image backbone get TOF-Net's; MesoNet is the paper's. The field's big networks
+# (xception_frame, efficientnet_b4_frame, r2plus1d_18) take 10-20 min per cell on 2 cores: add them with
+# DETECTOR_BASELINES="... xception_frame" where there is time or a GPU.
+DETECTOR_BASELINES ?= rgb_frame rgb_temporal flow_only flow_stats_only meso4 meso_inception4
 DETECTOR_BASELINE_ARGS ?= rgb_frame:backbone=mobilenetv3_small_050 rgb_temporal:backbone=mobilenetv3_small_050 \
 	rgb_temporal:embed_dim=64 flow_only:backbone=mobilenetv3_small_050 flow_stats_only:embed_dim=64
 detector: install

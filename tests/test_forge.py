@@ -12,7 +12,7 @@ from ttdf.cli import main as ttdf_main
 from ttdf.compress import compress_dataset
 from ttdf.errors import TTDFError
 from ttdf.forge import ForgeConfig, forge_dataset, forge_frames, plan_forgeries, write_preview
-from ttdf.forge_families import FAMILIES, Clip, apply_family, backward_flows, motion_mask
+from ttdf.forge_families import FAMILIES, Clip, animate, apply_family, backward_flows, motion_mask
 from ttdf.generate import self_config
 from ttdf.index import VideoIndex, index_dataset
 from ttdf.manifest import merge_into_manifest, read_manifest
@@ -115,6 +115,30 @@ def test_smear_blurs_fast_parts_and_keeps_still_ones():
         static_change.append(np.abs(out[t] - clip.base[t])[motion_mask(clip.flow[t]) < 1e-3].mean())
     assert lost and np.median(lost) < 0.8
     assert np.mean(static_change) < 1.0
+
+
+def _sharpness(frame: np.ndarray) -> float:
+    return float(np.var(cv2.Laplacian(frame.astype(np.float32), cv2.CV_32F)))
+
+
+def test_animation_renders_frame_zero_like_the_frames_after_it():
+    """No pristine first frame: a forgery's frame 0 must not be sharper than the rest (a shortcut for detectors)."""
+    rng = np.random.default_rng(0)
+    reference = cv2.GaussianBlur(rng.uniform(0, 255, (H, W, 3)).astype(np.float32), (0, 0), 0.8)
+    flows = np.zeros((10, H, W, 2), np.float32)
+    flows[1:] = (0.37, -0.21)  # a slow drift: every frame after the first is interpolated
+    out = animate(reference, flows)
+    assert np.abs(out[0] - reference).mean() > 1.0  # rendered, not copied
+    later = np.median([_sharpness(f) for f in out[1:]])
+    assert 0.85 < _sharpness(out[0]) / later < 1.2  # 1.9 when frame 0 was the reference itself
+
+
+def test_motion_driven_families_forge_frame_zero_too():
+    clip = _clip()
+    np.testing.assert_array_equal(clip.flow[0], clip.flow[1])  # frame 0 takes its successor's motion
+    for method in ("forge-smear", "forge-bg-warp"):
+        out = apply_family(method, clip, np.random.default_rng(0), 1.0).astype(np.float32)
+        assert np.abs(out[0] - clip.base[0]).mean() > 0.1, method
 
 
 def test_background_warp_moves_the_still_background():

@@ -12,7 +12,8 @@ from ttdf.errors import DownloadError, TTDFError
 
 B, T, H, W = 2, 4, 64, 64
 EXPECTED = {"tofnet", "tofnet_no_stats", "tofnet_no_flow", "tofnet_no_rgb", "tofnet_residual", "rgb_frame", "rgb_temporal",
-            "flow_only", "flow_stats_only", "xception_frame", "efficientnet_b4_frame", "r2plus1d_18"}
+            "flow_only", "flow_stats_only", "xception_frame", "efficientnet_b4_frame", "r2plus1d_18", "meso4",
+            "meso_inception4"}
 
 
 def _batch(keys=("rgb", "flow"), seed: int = 0, size: int = H) -> dict[str, torch.Tensor]:

@@ -112,6 +112,20 @@ def test_torchvision_offline_is_one_line(monkeypatch):
     assert "\n" not in str(info.value) and "--pretrained-weights FILE" in str(info.value)
 
 
+@pytest.mark.parametrize("name", ["meso4", "meso_inception4"])
+def test_mesonet_has_the_papers_size_and_loads_only_a_local_file(name, tmp_path):
+    torch.manual_seed(5)
+    trained = create_model(name)
+    assert sum(p.numel() for p in trained.parameters()) == {"meso4": 27977, "meso_inception4": 28615}[name]
+    path = tmp_path / f"{name}.safetensors"
+    safetensors.torch.save_file(trained.state_dict(), path)
+    loaded = create_model(name, pretrained=str(path))
+    for key, value in trained.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    with pytest.raises(TTDFError, match="no published PyTorch weights.*--pretrained-weights FILE"):
+        create_model(name, pretrained=True)
+
+
 def test_cli_pretrained_options_reach_the_model(tmp_path):
     from tofnet.cli import build_parser
     from tofnet.cli.common import train_config_from_args

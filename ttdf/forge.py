@@ -37,7 +37,7 @@ from ttdf.shard import NO_SHARD, Shard, fragment_paths, is_sharded, select_shard
 from ttdf.taxonomy import Taxonomy, load_taxonomy
 from ttdf.video import iter_frames
 
-FORGE_VERSION = 1  # bump when a family's output changes, so old roots are not silently mixed with new videos
+FORGE_VERSION = 2  # bump when a family's output changes, so old roots are not silently mixed with new videos
 STAMP_FILE = ".ttdf/forge.json"
 SOURCE_COMPRESSION = "raw"
 FAMILY_TAG = "forge"

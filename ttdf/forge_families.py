@@ -41,12 +41,18 @@ register_family: Callable[[str], Callable[[FamilyFn], FamilyFn]] = FAMILIES.regi
 
 
 def backward_flows(frames: np.ndarray) -> np.ndarray:
-    """(T, H, W, 2) DIS flow from each frame to the one before (zero for the first)."""
+    """(T, H, W, 2) DIS flow from each frame to the one before.
+
+    The first frame has no predecessor and takes the second's motion: families whose masks follow the
+    motion then forge frame 0 too, instead of leaving one pristine frame a detector could compare with.
+    """
     grey = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in frames.astype(np.uint8)]
     dis = cv2.DISOpticalFlow_create(DIS_PRESET)
     flows = np.zeros((*frames.shape[:3], 2), np.float32)
     for t in range(1, len(frames)):
         flows[t] = dis.calc(grey[t], grey[t - 1], None)
+    if len(frames) > 1:
+        flows[0] = flows[1]
     return flows
 
 
@@ -55,10 +61,13 @@ def animate(reference: np.ndarray, flows: np.ndarray, *, leak: float = 0.08, smo
 
     The map to the reference is composed frame by frame (as an animator follows its driving poses);
     ``leak`` pulls it back toward identity so occlusions never stretch texture without bound, and
-    reflecting borders keep frames free of black edges.
+    reflecting borders keep frames free of black edges. Every frame, the first included, is sampled at
+    a fixed smooth sub-pixel phase: an animator renders frame 0 as well, so it must not be the
+    reference's pixels, sharper than all the interpolated frames after it (a shortcut, not an artefact).
     """
     height, width = reference.shape[:2]
     grid = _grid(height, width)
+    phase = render_phase(height, width)
     offset = np.zeros((height, width, 2), np.float32)
     out = np.empty((len(flows), height, width, 3), np.float32)
     for t, flow in enumerate(flows):
@@ -68,7 +77,7 @@ def animate(reference: np.ndarray, flows: np.ndarray, *, leak: float = 0.08, smo
             offset = flow + cv2.remap(offset, at[..., 0], at[..., 1], cv2.INTER_LINEAR,
                                       borderMode=cv2.BORDER_REPLICATE)
             offset *= 1 - leak
-        where = grid + offset
+        where = grid + phase + offset
         out[t] = cv2.remap(reference, where[..., 0], where[..., 1], cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REFLECT101)
     return out
@@ -84,6 +93,15 @@ def motion_mask(flow: np.ndarray, *, threshold: float = 0.6, spread: float = 4.0
 def _grid(height: int, width: int) -> np.ndarray:
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     return np.dstack([xs, ys])
+
+
+def render_phase(height: int, width: int, *, amplitude: float = 0.6) -> np.ndarray:
+    """(H, W, 2) fixed smooth sub-pixel offsets (std ``amplitude`` px), the same for every video of a size.
+
+    Spread over many fractional positions, so the first frame gets the same average interpolation blur
+    as the animated frames after it, and still backgrounds keep one constant softness.
+    """
+    return amplitude * _smooth_field(np.random.default_rng(height * 100_003 + width), height, width, (4, 4), 2)
 
 
 def _highpass(frame: np.ndarray, sigma: float) -> np.ndarray:

@@ -6,7 +6,7 @@ Every model maps ``batch`` (``"rgb"``: (B, T, 3, H, W) normalised with ``pretrai
 """
 from __future__ import annotations
 
-from tofnet.models import baselines, tofnet, video_cnn  # noqa: F401  (registers the builders)
+from tofnet.models import baselines, meso, tofnet, video_cnn  # noqa: F401  (registers the builders)
 from tofnet.models.baselines import FrameClassifier, FrameConfig
 from tofnet.models.flow_stats import flow_statistics, num_flow_stats
 from tofnet.models.registry import create_model, is_model, list_models, rebuild_model, register_model
