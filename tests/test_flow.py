@@ -127,14 +127,18 @@ def test_compute_video_flow_resizes_then_estimates(tmp_path):
 @pytest.mark.parametrize("name", ["dis", "farneback"])
 @pytest.mark.parametrize("reader", ["pyav", "opencv"])
 def test_streamed_video_flow_equals_the_whole_clip_estimate(tmp_path, name, reader):
-    """Pairwise backends get frames as they decode; the flow must be the one of the decoded clip."""
+    """Pairwise backends get grey frames as they decode; the flow must be the one of the decoded clip."""
     path = tmp_path / "v.mp4"
     encode_video(path, _translated_frames(n=6, size=64), fps=10, crf=18, preset="ultrafast")
     estimator = create_flow_estimator(name)
     assert estimator.pairwise
     streamed = compute_video_flow(path, estimator=estimator, size=(40, 48), reader_backend=reader, frames=6)
-    whole = estimator(flow.read_frames(path, size=(40, 48), backend=reader))
-    np.testing.assert_array_equal(streamed, whole)
+    pairs = estimator.pairs()
+    for grey in flow.read_frames(path, size=(40, 48), backend=reader, gray=True):
+        pairs.push(grey)
+    np.testing.assert_array_equal(streamed, pairs.result())
+    from_rgb = estimator(flow.read_frames(path, size=(40, 48), backend=reader))  # RGB -> grey: the same motion
+    assert np.abs(streamed - from_rgb)[:, :, 6:-6, 6:-6].mean() < 0.05
     with pytest.raises(VideoError, match="index says 7"):
         compute_video_flow(path, estimator=estimator, size=(40, 48), reader_backend=reader, frames=7)
 

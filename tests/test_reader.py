@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 
+import cv2
 import numpy as np
 import pytest
 
@@ -93,16 +94,29 @@ def test_bad_files_raise_video_error_naming_the_file(tmp_path, video, case, back
             count_frames(path, backend=backend)
 
 
+@pytest.mark.parametrize("gray", [False, True])
 @pytest.mark.parametrize("ahead", [0, 2])  # 2 < FRAMES: the decoding thread waits on a full queue
 @pytest.mark.parametrize("backend", ["auto", *READER_BACKENDS])
-def test_stream_frames_hands_over_what_read_frames_returns(video, backend, ahead):
+def test_stream_frames_hands_over_what_read_frames_returns(video, backend, ahead, gray):
     streamed = []
     total = stream_frames(video, lambda rgb: streamed.append(rgb.copy()), size=(24, 32), backend=backend,
-                          frames=FRAMES, ahead=ahead)
+                          frames=FRAMES, ahead=ahead, gray=gray)
     assert total == FRAMES
-    np.testing.assert_array_equal(np.stack(streamed), read_frames(video, size=(24, 32), backend=backend))
+    np.testing.assert_array_equal(np.stack(streamed), read_frames(video, size=(24, 32), backend=backend, gray=gray))
     with pytest.raises(VideoError, match="re-run `ttdf index`"):  # the index's length is checked as in read_frames
         stream_frames(video, lambda rgb: None, backend=backend, frames=FRAMES + 2, ahead=ahead)
+
+
+@pytest.mark.parametrize("backend", READER_BACKENDS)
+def test_gray_reads_are_the_luma_of_the_rgb_frames(video, backend):
+    """Grey frames (what flow reads; PyAV takes the decoder's Y plane in video range) match RGB -> grey."""
+    for indices in (None, [0, 3, 3, 7]):  # whole video, and a seeking clip read
+        gray = read_frames(video, indices, backend=backend, gray=True)
+        rgb = read_frames(video, indices, backend=backend)
+        assert gray.shape == rgb.shape[:3] and gray.dtype == np.uint8
+        expected = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in rgb]).astype(np.float32)
+        assert np.abs(gray.astype(np.float32) - expected).mean() < 2.0  # 5.2 without the range stretch
+    assert read_frames(video, [], backend=backend, gray=True).shape == (0, HEIGHT, WIDTH)
 
 
 @pytest.mark.parametrize("backend", READER_BACKENDS)

@@ -26,7 +26,8 @@ from ttdf.errors import DownloadError, TTDFError, VideoError
 from ttdf.fsutil import sha256_file
 from ttdf.video import DEFAULT_READER, read_frames, reader_backend as resolve_reader, stream_frames
 
-_CACHE_FORMAT = 1  # bump when the way flow is computed changes, so old caches stop matching
+# bump when the way flow is computed changes, so old caches stop matching (2: pairwise flow reads the luma)
+_CACHE_FORMAT = 2
 _FLOW_BACKENDS: dict[str, Callable[..., FlowEstimator]] = {}
 
 
@@ -70,8 +71,9 @@ class PairFlow:
         self._pair, self._previous = pair, None
         self._flows: list[np.ndarray] = []
 
-    def push(self, rgb: np.ndarray) -> None:
-        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    def push(self, image: np.ndarray) -> None:
+        """One frame: (H, W, 3) uint8 RGB, or (H, W) uint8 grey."""
+        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         if self._previous is not None:
             self._flows.append(self._pair(self._previous, grey).transpose(2, 0, 1))
         self._previous = grey
@@ -146,14 +148,16 @@ def compute_video_flow(path: str | Path, *, estimator: FlowEstimator, size: tupl
     """Flow for a whole video, (F - 1, 2, H, W) float32, after resizing its frames to ``size`` (H, W).
 
     ``frames`` is the length the index recorded (a video of another length raises :class:`VideoError`).
-    Pairwise backends (DIS, Farneback) get the frames as they decode, overlapping flow with decoding.
+    Pairwise backends (DIS, Farneback) get the frames as they decode, overlapping flow with decoding, and
+    as grey levels straight from the decoder (the luma plane: no YUV -> RGB -> grey round trip).
     """
     if not estimator.pairwise:
         rgb = read_frames(path, size=size, backend=reader_backend, frames=frames)
         _check_pairs(path, len(rgb))
         return estimator(rgb)
     accumulator = estimator.pairs()
-    _check_pairs(path, stream_frames(path, accumulator.push, size=size, backend=reader_backend, frames=frames))
+    _check_pairs(path, stream_frames(path, accumulator.push, size=size, backend=reader_backend, frames=frames,
+                                     gray=True))
     return accumulator.result()
 
 

@@ -51,10 +51,14 @@ class SeekMiss(Exception):
 
 
 class Frames:
-    """The requested frames, written straight into the output array as they decode (no stacking copy)."""
+    """The requested frames, written straight into the output array as they decode (no stacking copy).
 
-    def __init__(self, path: Path, wanted: list[int] | None, size: tuple[int, int] | None):
-        self.path, self.wanted, self.size = path, wanted, size
+    ``gray``: each backend delivers (H, W) luma instead of (H, W, 3) RGB (what grey-level optical flow
+    needs; PyAV then skips the YUV -> RGB conversion, most of its cost per frame).
+    """
+
+    def __init__(self, path: Path, wanted: list[int] | None, size: tuple[int, int] | None, gray: bool = False):
+        self.path, self.wanted, self.size, self.gray = path, wanted, size, gray
         self.unique = None if wanted is None else sorted(set(wanted))  # decoders go forwards, repeats once
         self.last = None if wanted is None else self.unique[-1]
         self._slot = {} if wanted is None else {i: n for n, i in enumerate(self.unique)}
@@ -62,24 +66,24 @@ class Frames:
         self._filled = 0
 
     def fresh(self) -> Frames:
-        return Frames(self.path, self.wanted, self.size)
+        return Frames(self.path, self.wanted, self.size, self.gray)
 
     def needs(self, index: int) -> bool:
         return self.wanted is None or index in self._slot
 
-    def resized(self, rgb: np.ndarray) -> np.ndarray:
-        if self.size is None or rgb.shape[:2] == self.size:
-            return rgb
-        return cv2.resize(rgb, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
+    def resized(self, image: np.ndarray) -> np.ndarray:
+        if self.size is None or image.shape[:2] == self.size:
+            return image
+        return cv2.resize(image, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
 
-    def put(self, index: int, rgb: np.ndarray) -> None:
-        rgb = self.resized(rgb)
+    def put(self, index: int, image: np.ndarray) -> None:
+        image = self.resized(image)
         slot = index if self.wanted is None else self._slot[index]
         if self._out is None:
-            self._out = np.empty((self._capacity(), *rgb.shape), dtype=np.uint8)
+            self._out = np.empty((self._capacity(), *image.shape), dtype=np.uint8)
         elif slot >= len(self._out):  # more frames than the table announced: grow
             self._out = np.concatenate([self._out, np.empty_like(self._out)])
-        self._out[slot] = rgb
+        self._out[slot] = image
         self._filled = max(self._filled, slot + 1) if self.wanted is None else self._filled + 1
 
     def result(self, total: int) -> np.ndarray:
@@ -107,18 +111,19 @@ class FrameSink(Frames):
     """Every frame, in order, handed to ``consume`` as it decodes instead of stored: the caller's work on
     one frame overlaps the decoder's threads working on the next ones, and memory stays one frame."""
 
-    def __init__(self, path: Path, size: tuple[int, int] | None, consume: Callable[[np.ndarray], None]):
-        super().__init__(path, None, size)
+    def __init__(self, path: Path, size: tuple[int, int] | None, consume: Callable[[np.ndarray], None],
+                 gray: bool = False):
+        super().__init__(path, None, size, gray)
         self.consume = consume
 
     def fresh(self) -> FrameSink:
         raise RuntimeError("a FrameSink is read sequentially; its frames cannot be delivered twice")
 
-    def put(self, index: int, rgb: np.ndarray) -> None:
-        rgb = self.resized(rgb)
+    def put(self, index: int, image: np.ndarray) -> None:
+        image = self.resized(image)
         if index != self._filled:
             raise RuntimeError(f"{self.path}: frame {index} decoded out of order (expected {self._filled})")
-        self.consume(rgb)
+        self.consume(image)
         self._filled += 1
 
     def result(self, total: int) -> int:  # type: ignore[override]  # the frames went to ``consume``
@@ -202,7 +207,7 @@ def _pyav_seek_read(handle: _PyAVHandle, table: FrameTable, out: Frames) -> int:
                 raise SeekMiss
             fresh, handle.position = False, index
             if out.needs(index):
-                out.put(index, frame.to_ndarray(format="rgb24"))
+                out.put(index, _pyav_image(frame, out.gray))
             if index >= target:
                 break
         else:
@@ -217,10 +222,11 @@ def _pyav_sequential(path: Path, out: Frames) -> np.ndarray:
     single = in_worker()
     stream.thread_type = "SLICE" if single else PYAV_THREAD_TYPE
     converting: deque[tuple[int, Future]] = deque()
-    convert = ThreadPoolExecutor(CONVERT_THREADS, thread_name_prefix="pyav-rgb") if not single else None
+    # luma is a view of the decoded plane, cheaper than handing it to a thread
+    convert = ThreadPoolExecutor(CONVERT_THREADS, thread_name_prefix="pyav-rgb") if not (single or out.gray) else None
 
     def rgb(frame: av.VideoFrame) -> np.ndarray:
-        return out.resized(frame.to_ndarray(format="rgb24"))
+        return out.resized(_pyav_image(frame, out.gray))
 
     def store_converted(keep: int) -> None:  # in order, up to ``keep`` frames behind the decoder
         while len(converting) > keep:
@@ -246,6 +252,31 @@ def _pyav_sequential(path: Path, out: Frames) -> np.ndarray:
             convert.shutdown(cancel_futures=True)
         container.close()
     return out.result(total)
+
+
+# 8-bit formats whose first plane is the luma (Y) plane
+_LUMA_FORMATS = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21",
+                           "gray"})
+_FULL_RANGE = 2  # AVCOL_RANGE_JPEG; yuvj* formats are full range too
+_LIMITED_TO_FULL = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
+
+
+def _pyav_image(frame: av.VideoFrame, gray: bool) -> np.ndarray:
+    """(H, W, 3) RGB, or (H, W) grey: the Y plane itself, stretched from video range (16-235) to 0-255.
+
+    Within about one grey level of ``cv2.cvtColor(rgb, COLOR_RGB2GRAY)`` (the BT.601 luma weights), at a
+    fraction of the cost of swscale's conversion (rgb24 or gray alike).
+    """
+    if not gray:
+        return frame.to_ndarray(format="rgb24")
+    name = frame.format.name
+    if name not in _LUMA_FORMATS:
+        return frame.to_ndarray(format="gray")
+    plane = frame.planes[0]
+    luma = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:frame.height, :frame.width]
+    if name.startswith("yuvj") or name == "gray" or frame.color_range == _FULL_RANGE:
+        return luma.copy()  # the decoder reuses the plane's memory
+    return cv2.LUT(luma, _LIMITED_TO_FULL)
 
 
 def pyav_count(path: Path) -> int:
@@ -313,7 +344,7 @@ def _opencv_decode(handle: _OpenCVHandle, out: Frames, table: FrameTable | None)
         ok, frame = handle.capture.retrieve()
         if not ok:
             raise VideoError(handle.path, f"OpenCV cannot decode frame {target}")
-        out.put(target, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        out.put(target, cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY if out.gray else cv2.COLOR_BGR2RGB))
     return out.result(handle.position + 1)
 
 
@@ -385,7 +416,7 @@ def decord_read(path: Path, out: Frames) -> np.ndarray:
                 raise VideoError(path, f"decord returned an array of shape {batch.shape}, not RGB frames")
             for index, frame in zip(chunk, batch):
                 if out.needs(index):
-                    out.put(index, frame)
+                    out.put(index, cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if out.gray else frame)
     return out.result(total)
 
 

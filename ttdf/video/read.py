@@ -32,8 +32,8 @@ REINDEX_HINT = "re-run `ttdf index` on its dataset root (the file changed since 
 
 
 def read_frames(path: str | Path, indices: Sequence[int] | None = None, *, size: tuple[int, int] | None = None,
-                backend: str = "auto", frames: int | None = None) -> np.ndarray:
-    """Frames ``indices`` (default: all; repeats allowed) as (T, H, W, 3) uint8 RGB.
+                backend: str = "auto", frames: int | None = None, gray: bool = False) -> np.ndarray:
+    """Frames ``indices`` (default: all; repeats allowed) as (T, H, W, 3) uint8 RGB, or (T, H, W) luma with ``gray``.
 
     ``size`` is (height, width); frames are resized with ``cv2.INTER_AREA`` (the right filter to shrink).
     ``frames`` is the length the index recorded: a video that turns out to have another length raises
@@ -47,9 +47,9 @@ def read_frames(path: str | Path, indices: Sequence[int] | None = None, *, size:
         raise VideoError(path, f"negative frame index in {_preview(wanted)}", hint="pass indices >= 0")
     if wanted == []:
         height, width = size or _frame_size(path)
-        return np.zeros((0, height, width, 3), dtype=np.uint8)
+        return np.zeros((0, height, width) if gray else (0, height, width, 3), dtype=np.uint8)
     try:
-        result = READERS[name](path, Frames(path, wanted, size))
+        result = READERS[name](path, Frames(path, wanted, size, gray))
     except OutOfRange as exc:
         if frames is not None and exc.total != frames:
             raise length_mismatch(path, frames, exc.total, name) from None
@@ -60,8 +60,10 @@ def read_frames(path: str | Path, indices: Sequence[int] | None = None, *, size:
 
 
 def stream_frames(path: str | Path, consume: Callable[[np.ndarray], None], *, size: tuple[int, int] | None = None,
-                  backend: str = "auto", frames: int | None = None, ahead: int = STREAM_AHEAD) -> int:
-    """Hand every frame, in order, to ``consume`` as (H, W, 3) uint8 RGB as soon as it decodes; returns the count.
+                  backend: str = "auto", frames: int | None = None, ahead: int = STREAM_AHEAD, gray: bool = False
+                  ) -> int:
+    """Hand every frame, in order, to ``consume`` as (H, W, 3) uint8 RGB (``gray``: (H, W) luma) as soon as it
+    decodes; returns the count.
 
     The same frames as ``read_frames(path, size=size, backend=backend)``, without holding the video in
     memory. With ``ahead > 0`` a background thread decodes, converts and resizes up to ``ahead`` frames
@@ -74,8 +76,8 @@ def stream_frames(path: str | Path, consume: Callable[[np.ndarray], None], *, si
     path = _check_file(path)
     name = reader_backend(backend)
     size = None if size is None else check_size(size)
-    total = (_decode_ahead(path, name, size, consume, ahead) if ahead > 0
-             else READERS[name](path, FrameSink(path, size, consume)))
+    total = (_decode_ahead(path, name, FrameSink(path, size, consume, gray), ahead) if ahead > 0
+             else READERS[name](path, FrameSink(path, size, consume, gray)))
     if frames is not None and total != frames:
         raise length_mismatch(path, frames, total, name)
     return total
@@ -85,23 +87,25 @@ class _Stopped(Exception):
     """The consumer gave up (it raised): the decoding thread stops at its next frame."""
 
 
-def _decode_ahead(path: Path, backend: str, size: tuple[int, int] | None, consume: Callable[[np.ndarray], None],
-                  ahead: int) -> int:
-    """``READERS[backend]`` in a thread feeding a bounded queue; ``consume`` runs here, in the caller's thread."""
+def _decode_ahead(path: Path, backend: str, sink: FrameSink, ahead: int) -> int:
+    """``READERS[backend]`` in a thread feeding a bounded queue; ``sink.consume`` runs here, in the caller's thread."""
     frames: queue.Queue = queue.Queue(maxsize=ahead)
     stop, outcome = threading.Event(), {}
+    consume = sink.consume
 
-    def put(rgb: np.ndarray) -> None:
+    def put(image: np.ndarray) -> None:
         while not stop.is_set():
             try:
-                return frames.put(rgb, timeout=0.1)
+                return frames.put(image, timeout=0.1)
             except queue.Full:
                 continue
         raise _Stopped
 
+    sink.consume = put  # in the decoding thread, the sink only queues
+
     def decode() -> None:
         try:
-            outcome["total"] = READERS[backend](path, FrameSink(path, size, put))
+            outcome["total"] = READERS[backend](path, sink)
         except _Stopped:
             pass
         except BaseException as exc:  # handed to the caller's thread, which raises it
@@ -112,8 +116,8 @@ def _decode_ahead(path: Path, backend: str, size: tuple[int, int] | None, consum
     thread = threading.Thread(target=decode, name=f"decode-{path.name}", daemon=True)
     thread.start()
     try:
-        while (rgb := frames.get()) is not _END:
-            consume(rgb)
+        while (image := frames.get()) is not _END:
+            consume(image)
     finally:
         stop.set()
         while thread.is_alive():  # drain, so a decoder blocked on a full queue sees the stop
