@@ -25,7 +25,7 @@ from ttdf.parallel import WorkerCrash, in_pool_worker, run_parallel
 from ttdf.records import VideoFilter
 from ttdf.shard import NO_SHARD, Shard, check_shard, select_shard
 from tofnet.array_cache import ArrayCache, video_sha256
-from tofnet.flow import FlowEstimator, compute_video_flow, create_flow_estimator, flow_cache_key
+from tofnet.flow import FlowEstimator, compute_video_flow, create_flow_estimator, flow_cache_key, to_float16
 from ttdf.video import check_size
 from ttdf.video.read import REINDEX_HINT
 
@@ -50,7 +50,7 @@ class FlowCache(ArrayCache):
         flow = np.asarray(flow)
         if flow.ndim != 4 or flow.shape[1] != 2:
             raise ValueError(f"flow must have shape (N, 2, H, W), got {flow.shape}")
-        return super().put(sha256, key, flow if flow.dtype == np.float16 else _to_float16(flow))
+        return super().put(sha256, key, flow if flow.dtype == np.float16 else to_float16(flow))
 
 
 def load_or_compute_flow(path: str | Path, sha256: str | None, *, estimator: FlowEstimator, size: tuple[int, int],
@@ -158,8 +158,8 @@ def _load_or_compute(path: str | Path, sha256: str | None, *, estimator: FlowEst
                      frames: int | None = None) -> tuple[np.ndarray, bool]:
     """(float16 flow, whether it was computed now)."""
     def compute() -> np.ndarray:
-        return _to_float16(compute_video_flow(path, estimator=estimator, size=size, reader_backend=reader_backend,
-                                              frames=frames))
+        return compute_video_flow(path, estimator=estimator, size=size, reader_backend=reader_backend, frames=frames,
+                                  dtype=np.float16)
 
     if cache is None:
         return compute(), True
@@ -175,7 +175,3 @@ def _load_or_compute(path: str | Path, sha256: str | None, *, estimator: FlowEst
     cache.put(sha256, key, flow)
     return flow, True
 
-
-def _to_float16(flow: np.ndarray) -> np.ndarray:
-    limit = np.finfo(np.float16).max  # clip rather than overflow to inf on absurd vectors
-    return np.clip(flow, -limit, limit).astype(np.float16)

@@ -225,7 +225,7 @@ def _pyav_sequential(path: Path, out: Frames) -> np.ndarray:
     # luma is a view of the decoded plane, cheaper than handing it to a thread
     convert = ThreadPoolExecutor(CONVERT_THREADS, thread_name_prefix="pyav-rgb") if not (single or out.gray) else None
 
-    def rgb(frame: av.VideoFrame) -> np.ndarray:
+    def image(frame: av.VideoFrame) -> np.ndarray:
         return out.resized(_pyav_image(frame, out.gray))
 
     def store_converted(keep: int) -> None:  # in order, up to ``keep`` frames behind the decoder
@@ -238,9 +238,9 @@ def _pyav_sequential(path: Path, out: Frames) -> np.ndarray:
             total = index + 1
             if out.needs(index):  # unwanted frames are decoded (later ones depend on them), not converted
                 if convert is None:
-                    out.put(index, rgb(frame))
+                    out.put(index, image(frame))
                 else:
-                    converting.append((index, convert.submit(rgb, frame)))
+                    converting.append((index, convert.submit(image, frame)))
                     store_converted(keep=2 * CONVERT_THREADS)
             if out.last is not None and index >= out.last:
                 break
