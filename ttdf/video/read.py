@@ -65,7 +65,7 @@ def stream_frames(path: str | Path, consume: Callable[[np.ndarray], None], *, si
     """Hand every frame, in order, to ``consume`` as (H, W, 3) uint8 RGB (``gray``: (H, W) luma) as soon as it
     decodes; returns the count.
 
-    The same frames as ``read_frames(path, size=size, backend=backend)``, without holding the video in
+    The same frames as ``read_frames(path, size=size, backend=backend, gray=gray)``, without holding the video in
     memory. With ``ahead > 0`` a background thread decodes, converts and resizes up to ``ahead`` frames
     while ``consume`` works (all of them release the GIL): optical flow of a whole video then costs about
     the slower of decoding and flow rather than their sum, which is what a bare OpenCV loop gets from its
@@ -76,8 +76,8 @@ def stream_frames(path: str | Path, consume: Callable[[np.ndarray], None], *, si
     path = _check_file(path)
     name = reader_backend(backend)
     size = None if size is None else check_size(size)
-    total = (_decode_ahead(path, name, FrameSink(path, size, consume, gray), ahead) if ahead > 0
-             else READERS[name](path, FrameSink(path, size, consume, gray)))
+    sink = FrameSink(path, size, consume, gray)
+    total = _decode_ahead(path, name, sink, ahead) if ahead > 0 else READERS[name](path, sink)
     if frames is not None and total != frames:
         raise length_mismatch(path, frames, total, name)
     return total
