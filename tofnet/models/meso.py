@@ -1,7 +1,7 @@
 """MesoNet (Afchar et al., WIFS 2018): the small per-frame CNNs of the deepfake-detection field.
 
 Meso-4 and MesoInception-4 were built to look at mesoscopic detail (a few pixels across) with very
-few weights (about 28k and 24k), which suits forgeries whose traces are fine-grained, and they are in
+few weights (about 28k each), which suits forgeries whose traces are fine-grained, and they are in
 every deepfake benchmark (FaceForensics++, DeepfakeBench). Each frame is scored on its own and the
 clip's logit is the mean, as for the other frame-level baselines. The last pooling is adaptive, so
 the network is the paper's at 256x256 input and still runs on this toolkit's 64x64 crops.
@@ -72,10 +72,10 @@ class MesoNet(nn.Module):
         self.cfg = cfg
         last_pool = nn.AdaptiveMaxPool2d(8)  # the paper's 4x4 max pooling at 256x256 input
         if cfg.arch == "meso4":
-            stem = [_conv_block(3, 8, 3, nn.MaxPool2d(2)), _conv_block(8, 8, 5, nn.MaxPool2d(2))]
+            stem, stem_chans = [_conv_block(3, 8, 3, nn.MaxPool2d(2)), _conv_block(8, 8, 5, nn.MaxPool2d(2))], 8
         else:
-            stem = [InceptionLayer(3, 1, 4, 4, 2), InceptionLayer(11, 2, 4, 4, 2)]
-        self.features = nn.Sequential(*stem, _conv_block(8 if cfg.arch == "meso4" else 12, 16, 5, nn.MaxPool2d(2)),
+            stem, stem_chans = [InceptionLayer(3, 1, 4, 4, 2), InceptionLayer(11, 2, 4, 4, 2)], 2 + 4 + 4 + 2
+        self.features = nn.Sequential(*stem, _conv_block(stem_chans, 16, 5, nn.MaxPool2d(2)),
                                       _conv_block(16, 16, 5, last_pool), nn.Flatten())
         self.classifier = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(16 * 8 * 8, 16), nn.LeakyReLU(0.1),
                                         nn.Dropout(cfg.dropout), nn.Linear(16, 1))
