@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from tests.tiny_dataset import write_tiny_dataset
 from tofnet.benchmark import heldout_metrics, mean_rows, model_kwargs_for, write_benchmark
@@ -52,7 +54,10 @@ def test_write_benchmark_tables_and_chart(tmp_path):
     paths = write_benchmark({"protocol": "p", "models": ["tofnet", "rgb_frame"],
                              "held_out": ["magicdance", "magicanimate"], "rows": rows}, tmp_path)
     text = paths["markdown"].read_text()
-    assert "| model | magicdance | magicanimate | mean |" in text and "| rgb_frame | 0.900 | 0.900 | 0.900 |" in text
+    # the report's AUC, with the bootstrap interval of the cell's own scores (perfectly separated: 1.00 to 1.00)
+    assert "| model | magicdance | magicanimate | mean |" in text
+    assert "| rgb_frame | 0.900 [1.00, 1.00] | 0.900 [1.00, 1.00] | 0.900 |" in text
+    assert "| rgb_frame | 0.000 | 0.000 | 0.000 | within the test set's noise |" in text  # same scores as tofnet
     assert "| model | held_out | any |" in text and "| tofnet | mean | 1.000 |" in text  # by configuration
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(json.loads(paths["json"].read_text())["rows"]) == 4
@@ -99,7 +104,41 @@ def test_goal_lines_name_every_miss_and_compare_with_baselines():
     table = {"rows": [{"model": "tofnet", "held_out": "a", **good}, {"model": "tofnet", "held_out": "b", **bad},
                       {"model": "rgb_frame", "held_out": "a", **bad}, {"model": "rgb_frame", "held_out": "b", **bad}]}
     lines = goal_lines(table)
-    assert lines[0] == "tofnet, held out a: auc 0.950 (ok), real_acc 1.000 (ok), fake_acc 1.000 (ok)"
-    assert lines[1] == ("tofnet, held out b: auc 0.700 (goal >= 0.90), real_acc 0.500 (goal >= 0.85), "
+    assert lines[0] == "tofnet, held out a: auc 0.950 [1.00, 1.00] (ok), real_acc 1.000 (ok), fake_acc 1.000 (ok)"
+    assert lines[1] == ("tofnet, held out b: auc 0.700 [0.00, 1.00] (goal >= 0.90), real_acc 0.500 (goal >= 0.85), "
                         "fake_acc 0.500 (goal >= 0.80)")
-    assert lines[2] == "tofnet mean AUC 0.825: above every baseline (best baseline rgb_frame: 0.700)"
+    assert lines[2] == ("tofnet mean AUC 0.825: above every baseline (best baseline rgb_frame: 0.700); paired "
+                        "difference +0.125, 95% CI +0.000 to +0.500: within the test set's noise")  # from the scores
+
+
+def _cells(model, reals, fakes_by_method):
+    rows = []
+    for method, fakes in fakes_by_method.items():
+        videos = [{"label": 0, "prob": p, "path": f"real{i}"} for i, p in enumerate(reals)]
+        videos += [{"label": 1, "prob": p, "path": f"{method}{i}"} for i, p in enumerate(fakes)]
+        video = {"n_real": len(reals), "n_fake": len(fakes),
+                 "auc": roc_auc_score([0] * len(reals) + [1] * len(fakes), [*reals, *fakes])}
+        rows.append({"model": model, "held_out": method,
+                     **heldout_metrics({"video": video, "meta": {"threshold": 0.5}, "videos": videos})})
+    return rows
+
+
+def test_paired_difference_separates_a_real_gap_from_the_draw_of_the_test_set():
+    from tofnet.benchmark import goal_lines, paired_auc_difference
+
+    rng = np.random.default_rng(0)
+    reals = list(rng.uniform(0, 1, 40))
+    good = _cells("tofnet", reals, {m: list(rng.uniform(0.5, 1.5, 40)) for m in ("a", "b")})
+    chance = _cells("rgb_frame", reals, {m: list(rng.uniform(0, 1, 40)) for m in ("a", "b")})
+    paired = paired_auc_difference(good, chance)
+    assert paired["diff"] == pytest.approx(np.mean([g["auc"] for g in good]) - np.mean([c["auc"] for c in chance]))
+    assert 0 < paired["lo"] < paired["diff"] < paired["hi"]
+    assert paired_auc_difference(good, good) == {"diff": 0.0, "lo": 0.0, "hi": 0.0, "held_out": ["a", "b"]}
+    # four videos a side: the same kind of gap cannot be told from the draw of the test videos
+    small = paired_auc_difference(_cells("x", reals[:4], {"a": [0.6, 0.9, 0.3, 0.8]}),
+                                  _cells("y", reals[:4], {"a": [0.5, 0.2, 0.7, 0.4]}))
+    assert small["lo"] < 0 < small["diff"] < small["hi"]
+    line = goal_lines({"rows": [*good, *chance]})[-1]
+    assert "above every baseline" in line and "higher beyond the test set's noise" in line
+    assert goal_lines({"rows": [*good, *chance]})[0].startswith("tofnet, held out a: auc ")
+    assert paired_auc_difference(good, [{**r, "scores": None} for r in chance]) is None  # an old table: no scores

@@ -137,3 +137,24 @@ def test_eer_threshold_separates_scores_that_rank_well_but_sit_below_one_half():
     assert binary_metrics(labels, scores)["acc"] == 0.5
     with pytest.raises(ValueError):
         eer_threshold([1, 1], [0.2, 0.3])
+
+
+def test_resampled_auc_is_the_auc_of_each_bootstrap_draw():
+    from tofnet.metrics import auc_interval, bootstrap_counts, resampled_auc
+
+    rng = np.random.default_rng(1)
+    reals, fakes = rng.normal(0, 1, 30).round(1), rng.normal(0.8, 1, 20).round(1)  # rounded: ties count half
+    ones = (np.ones((1, 30)), np.ones((1, 20)))
+    full = roc_auc_score([0] * 30 + [1] * 20, np.r_[reals, fakes])
+    assert resampled_auc(reals, fakes, *ones)[0] == pytest.approx(full)
+    real_counts, fake_counts = bootstrap_counts(30, 5, rng), bootstrap_counts(20, 5, rng)
+    assert (real_counts.sum(1) == 30).all() and (fake_counts.sum(1) == 20).all()
+    for b, auc in enumerate(resampled_auc(reals, fakes, real_counts, fake_counts)):
+        r, f = np.repeat(reals, real_counts[b].astype(int)), np.repeat(fakes, fake_counts[b].astype(int))
+        assert auc == pytest.approx(roc_auc_score([0] * len(r) + [1] * len(f), np.r_[r, f]))
+    low, high = auc_interval([0] * 30 + [1] * 20, np.r_[reals, fakes])
+    assert low < full < high
+    narrow = auc_interval([0] * 300 + [1] * 200, np.r_[np.tile(reals, 10), np.tile(fakes, 10)])
+    assert high - low > 2 * (narrow[1] - narrow[0])  # ten times the videos: about a third of the width
+    assert auc_interval([0, 0, 1], [0.1, 0.2, 0.9]) == (1.0, 1.0)
+    assert auc_interval([1, 1], [0.1, 0.2]) is None

@@ -22,9 +22,11 @@ from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from tofnet.loo import leave_one_method_out
+from tofnet.metrics import auc_interval, bootstrap_counts, resampled_auc
 from tofnet.report import markdown_table
 from tofnet.train import TrainConfig, build_model, reads_pixels
 from ttdf.errors import TTDFError
@@ -38,6 +40,7 @@ METRICS = ("auc", "acc", "eer", "ap", "real_acc", "fake_acc")
 MEAN = "mean"
 # what `make detector` aims for on every held-out method (issue: held-out families and real sources)
 DETECTOR_GOALS = {"auc": 0.90, "real_acc": 0.85, "fake_acc": 0.80}
+CI_LEVEL = 0.95
 
 
 def model_kwargs_for(model: str, kwargs: dict) -> dict:
@@ -72,13 +75,49 @@ def run_benchmark(base: TrainConfig, models: Sequence[str], *, methods: Sequence
 def heldout_metrics(report: dict) -> dict:
     """Video-level metrics of one evaluation report, plus per-class accuracy at its threshold."""
     video, threshold = report["video"], report["meta"]["threshold"]
-    reals = [v["prob"] for v in report.get("videos", []) if v["label"] == 0]
-    fakes = [v["prob"] for v in report.get("videos", []) if v["label"] == 1]
+    videos = report.get("videos", [])
+    scores = {"real": {}, "fake": {}}
+    for i, v in enumerate(videos):
+        scores["fake" if v["label"] == 1 else "real"][str(v.get("path", i))] = v["prob"]
+    reals, fakes = list(scores["real"].values()), list(scores["fake"].values())
+    interval = auc_interval([0] * len(reals) + [1] * len(fakes), reals + fakes, level=CI_LEVEL)
     return {"n_real": video["n_real"], "n_fake": video["n_fake"], "threshold": threshold,
             **{k: video.get(k) for k in ("auc", "acc", "eer", "ap")},
+            "auc_ci": list(interval) if interval else None,
             "real_acc": sum(p < threshold for p in reals) / len(reals) if reals else None,
             "fake_acc": sum(p >= threshold for p in fakes) / len(fakes) if fakes else None,
-            "auc_by_config": auc_by_config(report.get("videos", []))}
+            "auc_by_config": auc_by_config(videos), "scores": scores}
+
+
+def paired_auc_difference(rows_a: Sequence[dict], rows_b: Sequence[dict], *, resamples: int = 2000,
+                          seed: int = 0) -> dict | None:
+    """Mean AUC of model a minus model b over the held-out methods both have, with a paired bootstrap interval.
+
+    Both models were tested on the same videos, so each resample draws the real test videos and each held-out
+    method's forgeries once and scores both models on that draw: the interval is that of the difference, far
+    narrower than two separate intervals would suggest, and it says whether a ranking is more than the draw
+    of the test set. None when the rows carry no per-video scores to pair.
+    """
+    a = {r["held_out"]: r["scores"] for r in rows_a if r.get("scores")}
+    b = {r["held_out"]: r["scores"] for r in rows_b if r.get("scores")}
+    cells = [h for h in a if h in b]
+    reals = sorted(set.intersection(*(set(a[h]["real"]) & set(b[h]["real"]) for h in cells))) if cells else []
+    fakes = {h: sorted(set(a[h]["fake"]) & set(b[h]["fake"])) for h in cells}
+    if not reals or not all(fakes.values()):
+        return None
+    rng = np.random.default_rng(seed)
+    real_counts = bootstrap_counts(len(reals), resamples, rng)
+    point, draws = 0.0, np.zeros(resamples)
+    for held_out in cells:
+        fake_counts = bootstrap_counts(len(fakes[held_out]), resamples, rng)
+        for sign, scores in ((1, a[held_out]), (-1, b[held_out])):
+            r = [scores["real"][p] for p in reals]
+            f = [scores["fake"][p] for p in fakes[held_out]]
+            point += sign * float(roc_auc_score([0] * len(r) + [1] * len(f), r + f))
+            draws += sign * resampled_auc(r, f, real_counts, fake_counts)
+    tail = 50 * (1 - CI_LEVEL)
+    return {"diff": point / len(cells), "lo": float(np.percentile(draws, tail)) / len(cells),
+            "hi": float(np.percentile(draws, 100 - tail)) / len(cells), "held_out": cells}
 
 
 def auc_by_config(videos: Sequence[dict]) -> dict[str, float]:
@@ -113,16 +152,47 @@ def goal_lines(table: dict, model: str = "tofnet", goals: dict[str, float] | Non
     goals = goals or DETECTOR_GOALS
     lines = []
     for row in (r for r in table["rows"] if r["model"] == model):
-        checks = [f"{key} {_num(row.get(key))} ({'ok' if _meets(row.get(key), goal) else f'goal >= {goal:.2f}'})"
-                  for key, goal in goals.items()]
+        checks = [f"{key} {_num(row.get(key))}{_interval(row) if key == 'auc' else ''} "
+                  f"({'ok' if _meets(row.get(key), goal) else f'goal >= {goal:.2f}'})" for key, goal in goals.items()]
         lines.append(f"{model}, held out {row['held_out']}: " + ", ".join(checks))
     means = {r["model"]: r["auc"] for r in mean_rows(table["rows"])}
     others = {m: a for m, a in means.items() if m != model and a is not None}
     if model in means and others:
         best = max(others, key=others.get)
         verdict = "above every baseline" if _meets(means[model], others[best] + 1e-12) else "NOT above every baseline"
-        lines.append(f"{model} mean AUC {_num(means[model])}: {verdict} (best baseline {best}: {_num(others[best])})")
+        line = f"{model} mean AUC {_num(means[model])}: {verdict} (best baseline {best}: {_num(others[best])})"
+        paired = paired_auc_difference([r for r in table["rows"] if r["model"] == model],
+                                       [r for r in table["rows"] if r["model"] == best])
+        if paired:
+            line += (f"; paired difference {paired['diff']:+.3f}, {CI_LEVEL:.0%} CI {paired['lo']:+.3f} to "
+                     f"{paired['hi']:+.3f}: {_significance(paired)}")
+        lines.append(line)
     return lines
+
+
+def difference_rows(table: dict, reference: str) -> list[dict]:
+    """Each other model's mean AUC minus ``reference``'s, with the paired bootstrap interval."""
+    mine = [r for r in table["rows"] if r["model"] == reference]
+    rows = []
+    for model in (m for m in table["models"] if m != reference):
+        paired = paired_auc_difference([r for r in table["rows"] if r["model"] == model], mine)
+        if paired:
+            rows.append({"model": model, f"minus {reference}": paired["diff"], "ci_low": paired["lo"],
+                         "ci_high": paired["hi"], "verdict": _significance(paired)})
+    return rows
+
+
+def _significance(paired: dict) -> str:
+    if paired["lo"] > 0:
+        return "higher beyond the test set's noise"
+    if paired["hi"] < 0:
+        return "lower beyond the test set's noise"
+    return "within the test set's noise"
+
+
+def _interval(row: dict) -> str:
+    ci = row.get("auc_ci")
+    return f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
 
 
 def _meets(value: float | None, goal: float) -> bool:
@@ -138,16 +208,23 @@ def benchmark_markdown(table: dict) -> str:
     means = {r["model"]: r for r in mean_rows(rows)}
     auc = []
     for model in table["models"]:
-        cells = {r["held_out"]: r["auc"] for r in rows if r["model"] == model}
+        cells = {r["held_out"]: f"{_num(r['auc'])}{_interval(r)}" for r in rows if r["model"] == model}
         auc.append({"model": model, **cells, MEAN: means.get(model, {}).get("auc")})
+    reference = table["models"][0] if table["models"] else None
+    differences = difference_rows(table, reference) if reference else []
     columns = ("model", "held_out", "auc", "acc", "eer", "ap", "real_acc", "fake_acc", "n_real", "n_fake")
     configs = list(dict.fromkeys(c for r in rows for c in r.get("auc_by_config") or {}))
     by_config = [{"model": r["model"], "held_out": r["held_out"], **(r.get("auc_by_config") or {})}
                  for r in [*rows, *means.values()]]
     return "\n".join([
         f"# Benchmark: {table['protocol']}", "",
-        "Video-level AUC, model x held-out method (each model trained without that method):", "",
+        "Video-level AUC, model x held-out method (each model trained without that method), with its "
+        f"{CI_LEVEL:.0%} bootstrap interval over the test videos:", "",
         markdown_table(auc, ["model", *held_out, MEAN]),
+        *([f"Mean AUC against {reference}'s, paired bootstrap over the same test videos ({CI_LEVEL:.0%} interval; "
+           "an interval that holds 0 means the two cannot be told apart on this test set):", "",
+           markdown_table(differences, ["model", f"minus {reference}", "ci_low", "ci_high", "verdict"])]
+          if differences else []),
         "All metrics (ACC, real_acc = real videos scored real, fake_acc = forgeries scored forged, "
         "all at the threshold picked on validation and saved in the checkpoint):", "",
         markdown_table([*rows, *means.values()], columns),
