@@ -55,19 +55,20 @@ footage: install
 DETECTOR_ROOT ?= data/detector
 DETECTOR_RUNS ?= runs/detector
 DETECTOR_FLOW := --size 48x64
-# 8 epochs: `make detector` in 20 minutes on 2 cores with the 64 clips of 19 scenes (frame cache, validation clips read
-# once, the residual's flow at DIS ultrafast; docs/DETECTOR.md)
-DETECTOR_EPOCHS ?= 8
+# 4 epochs of a plain ResNet (resnet10t): `make detector` in about 20 minutes on 2 cores with the 64 clips of 19
+# scenes; MobileNetV3 from scratch mostly stayed at the constant answer (docs/DETECTOR.md)
+DETECTOR_EPOCHS ?= 4
+DETECTOR_BACKBONE ?= resnet10t
 DETECTOR_ARGS ?= $(DETECTOR_FLOW) --rgb-size 192x256 --crop 64x64 --epochs $(DETECTOR_EPOCHS) --clips-per-video 1 --batch-size 16 --lr 3e-3 \
 	--pseudo-fakes 4 --eval-clips-per-video 3 --workers 2 --frame-cache --no-progress
 DETECTOR_MODEL ?= tofnet_residual
-DETECTOR_TOFNET ?= backbone=mobilenetv3_small_050 embed_dim=64
+DETECTOR_TOFNET ?= backbone=$(DETECTOR_BACKBONE) embed_dim=64
 # the baselines with an image backbone get TOF-Net's; MesoNet is the paper's. The field's big networks
 # (xception_frame, efficientnet_b4_frame, r2plus1d_18) take 10-20 min per cell on 2 cores: add them with
 # DETECTOR_BASELINES="... xception_frame" where there is time or a GPU.
 DETECTOR_BASELINES ?= rgb_frame rgb_temporal flow_only flow_stats_only meso4 meso_inception4
-DETECTOR_BASELINE_ARGS ?= rgb_frame:backbone=mobilenetv3_small_050 rgb_temporal:backbone=mobilenetv3_small_050 \
-	rgb_temporal:embed_dim=64 flow_only:backbone=mobilenetv3_small_050 flow_stats_only:embed_dim=64
+DETECTOR_BASELINE_ARGS ?= rgb_frame:backbone=$(DETECTOR_BACKBONE) rgb_temporal:backbone=$(DETECTOR_BACKBONE) \
+	rgb_temporal:embed_dim=64 flow_only:backbone=$(DETECTOR_BACKBONE) flow_stats_only:embed_dim=64
 detector: install
 	$(PY) -m ttdf.footage $(FOOTAGE) --root $(DETECTOR_ROOT)
 	$(VENV)/bin/ttdf forge --root $(DETECTOR_ROOT) --workers 2

@@ -141,4 +141,7 @@ def test_paired_difference_separates_a_real_gap_from_the_draw_of_the_test_set():
     line = goal_lines({"rows": [*good, *chance]})[-1]
     assert "above every baseline" in line and "higher beyond the test set's noise" in line
     assert goal_lines({"rows": [*good, *chance]})[0].startswith("tofnet, held out a: auc ")
+    renamed = [{**r, "model": "tofnet_residual"} for r in good]  # the first model listed is the one judged
+    assert goal_lines({"models": ["tofnet_residual", "rgb_frame"], "rows": [*renamed, *chance]})[0].startswith(
+        "tofnet_residual, held out a: auc ")
     assert paired_auc_difference(good, [{**r, "scores": None} for r in chance]) is None  # an old table: no scores

@@ -147,8 +147,12 @@ def mean_rows(rows: Sequence[dict]) -> list[dict]:
     return means
 
 
-def goal_lines(table: dict, model: str = "tofnet", goals: dict[str, float] | None = None) -> list[str]:
-    """One line per held-out method saying whether ``model`` meets each goal, and one against the baselines."""
+def goal_lines(table: dict, model: str | None = None, goals: dict[str, float] | None = None) -> list[str]:
+    """One line per held-out method saying whether ``model`` meets each goal, and one against the baselines.
+
+    ``model`` defaults to the first one benchmarked (``make detector`` lists its own model first).
+    """
+    model = model or (table.get("models") or ["tofnet"])[0]
     goals = goals or DETECTOR_GOALS
     lines = []
     for row in (r for r in table["rows"] if r["model"] == model):
