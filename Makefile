@@ -55,8 +55,9 @@ footage: install
 DETECTOR_ROOT ?= data/detector
 DETECTOR_RUNS ?= runs/detector
 DETECTOR_FLOW := --size 48x64
-# 4 epochs of a plain ResNet (resnet10t): `make detector` in about 20 minutes on 2 cores with the 64 clips of 19
-# scenes; MobileNetV3 from scratch mostly stayed at the constant answer (docs/DETECTOR.md)
+# 4 epochs of a plain ResNet (resnet10t): `make detector` in 25 minutes on 2 cores from a fresh clone (install and
+# downloads included) with the 64 clips of 19 scenes; MobileNetV3 from scratch mostly stayed at the constant answer
+# (docs/DETECTOR.md)
 DETECTOR_EPOCHS ?= 4
 DETECTOR_BACKBONE ?= resnet10t
 DETECTOR_ARGS ?= $(DETECTOR_FLOW) --rgb-size 192x256 --crop 64x64 --epochs $(DETECTOR_EPOCHS) --clips-per-video 1 --batch-size 16 --lr 3e-3 \
