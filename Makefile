@@ -65,8 +65,8 @@ DETECTOR_ARGS ?= $(DETECTOR_FLOW) --rgb-size 192x256 --crop 64x64 --epochs $(DET
 DETECTOR_MODEL ?= tofnet_residual
 DETECTOR_TOFNET ?= backbone=$(DETECTOR_BACKBONE) embed_dim=64
 # the baselines with an image backbone get TOF-Net's; MesoNet is the paper's. The field's big networks
-# (xception_frame, efficientnet_b4_frame, r2plus1d_18) take 10-20 min per cell on 2 cores: add them with
-# DETECTOR_BASELINES="... xception_frame" where there is time or a GPU.
+# (xception_frame, efficientnet_b4_frame, r2plus1d_18) take 10-20 min per cell on 2 cores, about 23 s on an H200
+# (docs/DETECTOR.md): add them with DETECTOR_BASELINES="... xception_frame" where there is time or a GPU.
 DETECTOR_BASELINES ?= rgb_frame rgb_temporal flow_only flow_stats_only meso4 meso_inception4
 DETECTOR_BASELINE_ARGS ?= rgb_frame:backbone=$(DETECTOR_BACKBONE) rgb_temporal:backbone=$(DETECTOR_BACKBONE) \
 	rgb_temporal:embed_dim=64 flow_only:backbone=$(DETECTOR_BACKBONE) flow_stats_only:embed_dim=64
@@ -76,6 +76,9 @@ detector: install
 	$(VENV)/bin/tofnet flow --root $(DETECTOR_ROOT) $(DETECTOR_FLOW) --workers 2
 	$(VENV)/bin/tofnet train --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS) $(DETECTOR_ARGS) --resume \
 	  --model $(DETECTOR_MODEL) $(addprefix --model-arg ,$(DETECTOR_TOFNET))
+	@echo "detector: runs/detector/best on the test scenes, real sources it never saw (forged by the families it trained on)"
+	$(VENV)/bin/tofnet evaluate $(DETECTOR_RUNS)/best --root $(DETECTOR_ROOT) --split test --workers 2 --no-progress \
+	  --out $(DETECTOR_RUNS)/test
 	$(VENV)/bin/tofnet benchmark --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS)/loo --models $(DETECTOR_MODEL) \
 	  $(DETECTOR_ARGS) $(addprefix --model-arg $(DETECTOR_MODEL):,$(DETECTOR_TOFNET))
 	$(VENV)/bin/tofnet predict $$(ls $(DETECTOR_ROOT)/real/raw/test/* | head -n 1) --checkpoint $(DETECTOR_RUNS)/best

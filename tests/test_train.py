@@ -150,7 +150,7 @@ def test_holdout_leaving_no_method_is_refused(dataset, tmp_path):
         train(_config(dataset, tmp_path / "x", train_methods=("magicdance",), holdout_methods=("magicdance",)))
 
 
-def test_evaluate_and_predict(dataset, tmp_path):
+def test_evaluate_and_predict(dataset, tmp_path, capsys):
     train(_config(dataset, tmp_path / "run", epochs=1, model="rgb_frame", model_kwargs={"backbone": "mobilenetv3_small_050"}))
     checkpoint = tmp_path / "run" / "best"
     report = evaluate_checkpoint(checkpoint, dataset, VideoFilter(splits=("test",)), out_dir=tmp_path / "eval")
@@ -159,6 +159,14 @@ def test_evaluate_and_predict(dataset, tmp_path):
     assert {"report.json", "report.md", "roc.png"} <= {p.name for p in (tmp_path / "eval").iterdir()}
     calibrated = json.loads((checkpoint / "config.json").read_text())["threshold"]
     assert report["meta"]["threshold"] == calibrated  # ACC uses the validation-picked threshold
+    # the CLI prints one line per forgery method, with that method's fakes against every real video
+    assert tofnet_main(["evaluate", str(checkpoint), "--root", str(dataset), "--no-progress"]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("video, ")]
+    methods = [g for g in report["groups"] if g["method"] != "*" and g["config"] == g["compression"] == "*"]
+    assert len(methods) > 1 and len(printed) == len(methods)
+    for group, line in zip(methods, printed):
+        assert line.startswith(f"video, {group['method']}: n_real={group['n_real']} n_fake={group['n_fake']}")
+        assert f"auc={group['auc']:.3f}" in line
 
     outside = tmp_path / "outside.mp4"
     outside.write_bytes((dataset / f"real/raw/test/{_stem(dataset)}.mp4").read_bytes())

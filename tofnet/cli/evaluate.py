@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from tofnet.evaluate import EvalOptions, evaluate_checkpoint
+from tofnet.report import ALL
 from ttdf.cli.options import filter_from_args, filter_options, positive_int, root_options, workers_options
 
 
@@ -30,6 +31,10 @@ def run(args: argparse.Namespace) -> int:
     for level in ("clip", "video"):
         m = report[level]
         print(f"{level:5s}: n={m['n']} acc={_fmt(m['acc'])} auc={_fmt(m['auc'])} eer={_fmt(m['eer'])} ap={_fmt(m['ap'])}")
+    methods = [g for g in report["groups"] if g["method"] != ALL and g["config"] == ALL and g["compression"] == ALL]
+    for g in methods if len(methods) > 1 else ():  # one line per forgery method, its fakes against every real video
+        print(f"video, {g['method']}: n_real={g['n_real']} n_fake={g['n_fake']} acc={_fmt(g['acc'])} "
+              f"auc={_fmt(g['auc'])} eer={_fmt(g['eer'])}")
     if args.out:
         print(f"report: {args.out}/report.md")
     return 0
