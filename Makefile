@@ -56,8 +56,8 @@ DETECTOR_ROOT ?= data/detector
 DETECTOR_RUNS ?= runs/detector
 DETECTOR_FLOW := --size 48x64
 # 4 epochs of a plain ResNet (resnet10t): `make detector` in 25 minutes on 2 cores from a fresh clone (install and
-# downloads included) with the 64 clips of 19 scenes (31.5 on a machine 1.7x slower per training step); MobileNetV3 from scratch mostly stayed at the constant answer
-# (docs/DETECTOR.md)
+# downloads included) with the 64 clips of 19 scenes (31.5 on a machine 1.7x slower per training step);
+# MobileNetV3 from scratch mostly stayed at the constant answer (docs/DETECTOR.md)
 DETECTOR_EPOCHS ?= 4
 DETECTOR_BACKBONE ?= resnet10t
 DETECTOR_ARGS ?= $(DETECTOR_FLOW) --rgb-size 192x256 --crop 64x64 --epochs $(DETECTOR_EPOCHS) --clips-per-video 1 --batch-size 16 --lr 3e-3 \
@@ -76,7 +76,7 @@ detector: install
 	$(VENV)/bin/tofnet flow --root $(DETECTOR_ROOT) $(DETECTOR_FLOW) --workers 2
 	$(VENV)/bin/tofnet train --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS) $(DETECTOR_ARGS) --resume \
 	  --model $(DETECTOR_MODEL) $(addprefix --model-arg ,$(DETECTOR_TOFNET))
-	@echo "detector: runs/detector/best on the test scenes, real sources it never saw (forged by the families it trained on)"
+	@echo "detector: $(DETECTOR_RUNS)/best on the test scenes, real sources it never saw (forged by the families it trained on)"
 	$(VENV)/bin/tofnet evaluate $(DETECTOR_RUNS)/best --root $(DETECTOR_ROOT) --split test --workers 2 --no-progress \
 	  --out $(DETECTOR_RUNS)/test
 	$(VENV)/bin/tofnet benchmark --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS)/loo --models $(DETECTOR_MODEL) \
