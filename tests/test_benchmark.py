@@ -123,6 +123,25 @@ def _cells(model, reals, fakes_by_method):
     return rows
 
 
+def test_scores_are_keyed_inside_the_root_so_runs_on_another_root_path_pair_up(tmp_path):
+    from tofnet.benchmark import paired_auc_difference
+
+    def cell(root, probs):
+        videos = [{"label": label, "prob": p, "path": f"{root}/{'real' if label == 0 else 'fake'}/{i}.mp4"}
+                  for i, (label, p) in enumerate(probs)]
+        video = {"n_real": 2, "n_fake": 2, "auc": 1.0}
+        return [{"model": "m", "held_out": "a",
+                 **heldout_metrics({"video": video, "meta": {"threshold": 0.5, "root": root}, "videos": videos})}]
+
+    probs = [(0, 0.1), (0, 0.2), (1, 0.8), (1, 0.9)]
+    relative, absolute = cell("data/detector", probs), cell(str(tmp_path / "data/detector"), probs)
+    assert set(relative[0]["scores"]["real"]) == set(absolute[0]["scores"]["real"]) == {"real/0.mp4", "real/1.mp4"}
+    assert paired_auc_difference(relative, absolute)["diff"] == 0.0
+    outside = heldout_metrics({"video": {"n_real": 1, "n_fake": 0}, "meta": {"threshold": 0.5, "root": "data"},
+                               "videos": [{"label": 0, "prob": 0.1, "path": "/v/a.mp4"}]})
+    assert outside["scores"]["real"] == {"/v/a.mp4": 0.1}  # a video outside the root keeps its whole path
+
+
 def test_paired_difference_separates_a_real_gap_from_the_draw_of_the_test_set():
     from tofnet.benchmark import goal_lines, paired_auc_difference
 

@@ -78,7 +78,7 @@ def heldout_metrics(report: dict) -> dict:
     videos = report.get("videos", [])
     scores = {"real": {}, "fake": {}}
     for i, v in enumerate(videos):
-        scores["fake" if v["label"] == 1 else "real"][str(v.get("path", i))] = v["prob"]
+        scores["fake" if v["label"] == 1 else "real"][_video_key(v.get("path", i), report["meta"].get("root"))] = v["prob"]
     reals, fakes = list(scores["real"].values()), list(scores["fake"].values())
     interval = auc_interval([0] * len(reals) + [1] * len(fakes), reals + fakes, level=CI_LEVEL)
     return {"n_real": video["n_real"], "n_fake": video["n_fake"], "threshold": threshold,
@@ -87,6 +87,16 @@ def heldout_metrics(report: dict) -> dict:
             "real_acc": sum(p < threshold for p in reals) / len(reals) if reals else None,
             "fake_acc": sum(p >= threshold for p in fakes) / len(fakes) if fakes else None,
             "auc_by_config": auc_by_config(videos), "scores": scores}
+
+
+def _video_key(path: str | int, root: str | None) -> str:
+    """A video's name inside its dataset root, so that runs given the root as another path still pair up."""
+    if root is not None and not isinstance(path, int):
+        try:
+            return Path(path).relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return str(path)
 
 
 def paired_auc_difference(rows_a: Sequence[dict], rows_b: Sequence[dict], *, resamples: int = 2000,
