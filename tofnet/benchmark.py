@@ -76,9 +76,10 @@ def heldout_metrics(report: dict) -> dict:
     """Video-level metrics of one evaluation report, plus per-class accuracy at its threshold."""
     video, threshold = report["video"], report["meta"]["threshold"]
     videos = report.get("videos", [])
+    root = report["meta"].get("root")
     scores = {"real": {}, "fake": {}}
     for i, v in enumerate(videos):
-        scores["fake" if v["label"] == 1 else "real"][_video_key(v.get("path", i), report["meta"].get("root"))] = v["prob"]
+        scores["fake" if v["label"] == 1 else "real"][_video_key(v.get("path", i), root)] = v["prob"]
     reals, fakes = list(scores["real"].values()), list(scores["fake"].values())
     interval = auc_interval([0] * len(reals) + [1] * len(fakes), reals + fakes, level=CI_LEVEL)
     return {"n_real": video["n_real"], "n_fake": video["n_fake"], "threshold": threshold,
