@@ -67,6 +67,10 @@ DETECTOR_TOFNET ?= backbone=$(DETECTOR_BACKBONE) embed_dim=64
 # the baselines with an image backbone get TOF-Net's; MesoNet is the paper's. The field's big networks
 # (xception_frame, efficientnet_b4_frame, r2plus1d_18) take 10-20 min per cell on 2 cores, about 23 s on an H200
 # (docs/DETECTOR.md): add them with DETECTOR_BASELINES="... xception_frame" where there is time or a GPU.
+# DETECTOR_SEEDS="0 1 2": every held-out cell trained once per seed, each reported as mean ± sd over them (one
+# training's held-out cell can move by 0.4 AUC: docs/DETECTOR.md); each seed adds the held-out trainings' time again
+DETECTOR_SEEDS ?=
+DETECTOR_SEED_ARGS = $(if $(strip $(DETECTOR_SEEDS)),--seeds $(DETECTOR_SEEDS))
 DETECTOR_BASELINES ?= rgb_frame rgb_temporal flow_only flow_stats_only meso4 meso_inception4
 DETECTOR_BASELINE_ARGS ?= rgb_frame:backbone=$(DETECTOR_BACKBONE) rgb_temporal:backbone=$(DETECTOR_BACKBONE) \
 	rgb_temporal:embed_dim=64 flow_only:backbone=$(DETECTOR_BACKBONE) flow_stats_only:embed_dim=64
@@ -80,14 +84,14 @@ detector: install
 	$(VENV)/bin/tofnet evaluate $(DETECTOR_RUNS)/best --root $(DETECTOR_ROOT) --split test --workers 2 --no-progress \
 	  --out $(DETECTOR_RUNS)/test
 	$(VENV)/bin/tofnet benchmark --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS)/loo --models $(DETECTOR_MODEL) \
-	  $(DETECTOR_ARGS) $(addprefix --model-arg $(DETECTOR_MODEL):,$(DETECTOR_TOFNET))
+	  $(DETECTOR_ARGS) $(addprefix --model-arg $(DETECTOR_MODEL):,$(DETECTOR_TOFNET)) $(DETECTOR_SEED_ARGS)
 	$(VENV)/bin/tofnet predict $$(ls $(DETECTOR_ROOT)/real/raw/test/* | head -n 1) --checkpoint $(DETECTOR_RUNS)/best
 
 # TOF-Net against the baselines, same protocol, data and settings (reuses the TOF-Net cells of `make detector`).
 detector-benchmark: detector
 	$(VENV)/bin/tofnet benchmark --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS)/loo $(DETECTOR_ARGS) \
 	  --models $(DETECTOR_MODEL) $(DETECTOR_BASELINES) $(addprefix --model-arg $(DETECTOR_MODEL):,$(DETECTOR_TOFNET)) \
-	  $(addprefix --model-arg ,$(DETECTOR_BASELINE_ARGS))
+	  $(addprefix --model-arg ,$(DETECTOR_BASELINE_ARGS)) $(DETECTOR_SEED_ARGS)
 
 bench: install
 	$(PY) -m bench

@@ -152,7 +152,8 @@ def test_paired_difference_separates_a_real_gap_from_the_draw_of_the_test_set():
     paired = paired_auc_difference(good, chance)
     assert paired["diff"] == pytest.approx(np.mean([g["auc"] for g in good]) - np.mean([c["auc"] for c in chance]))
     assert 0 < paired["lo"] < paired["diff"] < paired["hi"]
-    assert paired_auc_difference(good, good) == {"diff": 0.0, "lo": 0.0, "hi": 0.0, "held_out": ["a", "b"]}
+    assert paired_auc_difference(good, good) == {"diff": 0.0, "lo": 0.0, "hi": 0.0, "held_out": ["a", "b"],
+                                                 "seeds": 1}
     # four videos a side: the same kind of gap cannot be told from the draw of the test videos
     small = paired_auc_difference(_cells("x", reals[:4], {"a": [0.6, 0.9, 0.3, 0.8]}),
                                   _cells("y", reals[:4], {"a": [0.5, 0.2, 0.7, 0.4]}))
@@ -164,3 +165,49 @@ def test_paired_difference_separates_a_real_gap_from_the_draw_of_the_test_set():
     assert goal_lines({"models": ["tofnet_residual", "rgb_frame"], "rows": [*renamed, *chance]})[0].startswith(
         "tofnet_residual, held out a: auc ")
     assert paired_auc_difference(good, [{**r, "scores": None} for r in chance]) is None  # an old table: no scores
+
+
+def test_several_seeds_give_each_cell_a_mean_and_spread_and_widen_the_paired_interval(tmp_path):
+    from tofnet.benchmark import goal_lines, paired_auc_difference, seed_means
+
+    rng = np.random.default_rng(1)
+    reals = list(rng.uniform(0, 1, 40))
+    lucky = _cells("x", reals, {"a": list(rng.uniform(1.0, 2.0, 40))})  # AUC 1: every forgery above every real
+    unlucky = _cells("x", reals, {"a": list(rng.uniform(-1.0, 0.0, 40))})  # the same recipe, AUC 0 at another seed
+    chance = _cells("y", reals, {"a": list(rng.uniform(0, 1, 40))})
+    both = [{**lucky[0], "seed": 0}, {**unlucky[0], "seed": 1}]
+    cell = seed_means(both)[0]
+    assert (cell["seeds"], cell["auc"], cell["auc_sd"]) == (2, 0.5, pytest.approx(np.sqrt(0.5)))
+    assert seed_means(lucky)[0]["auc_sd"] is None  # one seed: the row as it is, with its bootstrap interval
+    # one lucky seed looks like a clear win; both seeds of the recipe cannot be told from chance
+    assert paired_auc_difference(lucky, chance)["lo"] > 0
+    two_seeds = paired_auc_difference(both, chance)
+    assert two_seeds["lo"] < 0 < two_seeds["hi"] and two_seeds["seeds"] == 2
+    table = {"protocol": "p", "models": ["x", "y"], "held_out": ["a"], "seeds": [0, 1], "rows": [*both, *chance]}
+    assert goal_lines(table)[0].startswith("x, held out a: auc 0.500 ± 0.707 over 2 seeds (goal >= 0.90)")
+    assert goal_lines(table)[-1].endswith("within the noise of the test set and the seeds")
+    text = write_benchmark(table, tmp_path)["markdown"].read_text()
+    assert "| x | 0.500 ± 0.707 over 2 seeds | 0.500 ± 0.707 over 2 seeds |" in text  # cell and mean
+    assert "| model | held_out | seed | auc |" in text and "| x | a | 1 | 0.000 |" in text  # every seed's own row
+
+
+def test_benchmark_cli_trains_each_seed_in_its_own_folder(tmp_path, capsys, monkeypatch):
+    import tofnet.loo
+
+    root, out = tmp_path / "ds", tmp_path / "bench"
+    write_tiny_dataset(root, sources=6, frames=6, size=(32, 32))
+    index_dataset(root, workers=1, progress=False)
+    argv = ["benchmark", "--root", str(root), "--out", str(out), "--models", "flow_stats_only", "--methods",
+            "magicdance", "--epochs", "1", "--size", "32x32", "--clip-len", "3", "--clips-per-video", "1",
+            "--eval-clips-per-video", "2", "--batch-size", "4", "--model-arg", "embed_dim=16", "--no-progress",
+            "--seed", "3", "--seeds", "3", "5"]
+    assert tofnet_main(argv) == 0
+    cells = out / "flow_stats_only" / "method-magicdance", out / "flow_stats_only" / "seed-5" / "method-magicdance"
+    assert [json.loads((c / "run_config.json").read_text())["seed"] for c in cells] == [3, 5]
+    table = json.loads((out / "benchmark.json").read_text())
+    assert table["seeds"] == [3, 5] and [r["seed"] for r in table["rows"]] == [3, 5]
+    assert "over 2 seeds" in capsys.readouterr().out
+    trained = []
+    monkeypatch.setattr(tofnet.train, "train_one_epoch", lambda *a, **k: trained.append(1) or 0.0)
+    assert tofnet_main(argv[:-1]) == 0 and trained == []  # the base seed's cell is the one-seed benchmark's
+    assert tofnet_main([*argv[:-2], "3", "3"]) != 0 and "lists a seed twice" in capsys.readouterr().err

@@ -50,3 +50,18 @@ def test_user_errors_are_one_line_without_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "ttdf index" in result.stderr
+
+
+@pytest.mark.parametrize("main, argv", [
+    (tofnet_main, ["train", "--root", "r", "--seed", "-1"]),
+    (tofnet_main, ["benchmark", "--root", "r", "--seeds", "0", "-2"]),
+    (ttdf_main, ["forge", "--root", "r", "--seed", "-1"]),
+    (ttdf_main, ["synth", "--root", "r", "--seed", "x"]),
+])
+def test_a_seed_that_no_generator_takes_is_refused_in_one_line(main, argv, capsys):
+    # NumPy's generators take no negative seed: refused before any work, not as a traceback mid-run
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    option = next(a for a in reversed(argv) if a.startswith("--"))
+    assert f"argument {option}: expected a whole number >= 0" in capsys.readouterr().err

@@ -11,6 +11,12 @@ configuration against all real test videos):
     <out>/benchmark.json   every row, with the protocol settings
     <out>/benchmark.md     the tables
     <out>/benchmark.png    AUC per held-out method and model (grouped bars)
+
+One training run is one draw of its randomness (initialisation, clip sampling, augmentation): on a few
+dozen test videos a held-out cell can move by 0.4 AUC between two seeds of one recipe. ``seeds`` trains
+every cell once per seed (the base seed in ``<out>/<model>/``, others in ``<out>/<model>/seed-<s>/``);
+the tables then give each cell's mean and standard deviation over the seeds, and the paired comparison
+resamples the seeds as well as the test videos, so its interval covers both.
 """
 from __future__ import annotations
 
@@ -50,26 +56,39 @@ def model_kwargs_for(model: str, kwargs: dict) -> dict:
     return chosen
 
 
-def run_benchmark(base: TrainConfig, models: Sequence[str], *, methods: Sequence[str] = ()) -> dict:
-    """Leave-one-method-out for each of ``models``; writes and returns the benchmark table."""
+def run_benchmark(base: TrainConfig, models: Sequence[str], *, methods: Sequence[str] = (),
+                  seeds: Sequence[int] = ()) -> dict:
+    """Leave-one-method-out for each of ``models``, once per seed (default: ``base.seed``); writes and returns
+    the benchmark table."""
     if not models:
         raise TTDFError("tofnet benchmark: no model given; pass --models, e.g. --models tofnet rgb_frame")
     if len(set(models)) != len(models):
         raise TTDFError(f"tofnet benchmark: --models lists a model twice ({' '.join(models)})")
+    seeds = tuple(seeds) or (base.seed,)
+    if len(set(seeds)) != len(seeds):
+        raise TTDFError(f"tofnet benchmark: --seeds lists a seed twice ({' '.join(map(str, seeds))})")
     rows = []
     for model in models:
-        config = replace(base, model=model, out=str(Path(base.out) / model),
-                         model_kwargs=model_kwargs_for(model, base.model_kwargs))
-        if config.pseudo_fakes and not reads_pixels(build_model(config)):
-            log.warning("%s reads no RGB: trained without --pseudo-fakes (they change pixels, not flow)", model)
-            config = replace(config, pseudo_fakes=0)
-        for held_out, report in leave_one_method_out(config, tuple(methods)).items():
-            rows.append({"model": model, "held_out": held_out, **heldout_metrics(report)})
+        for seed in seeds:
+            config = replace(base, model=model, seed=seed, out=str(seed_folder(base, model, seed)),
+                             model_kwargs=model_kwargs_for(model, base.model_kwargs))
+            if config.pseudo_fakes and not reads_pixels(build_model(config)):
+                log.warning("%s reads no RGB: trained without --pseudo-fakes (they change pixels, not flow)", model)
+                config = replace(config, pseudo_fakes=0)
+            for held_out, report in leave_one_method_out(config, tuple(methods)).items():
+                rows.append({"model": model, "held_out": held_out, "seed": seed, **heldout_metrics(report)})
     table = {"protocol": "leave-one-method-out, video level", "models": list(models),
-             "held_out": list(dict.fromkeys(r["held_out"] for r in rows)), "rows": rows,
+             "held_out": list(dict.fromkeys(r["held_out"] for r in rows)), "seeds": list(seeds), "rows": rows,
              "config": base.to_dict()}
     write_benchmark(table, base.out)
     return table
+
+
+def seed_folder(base: TrainConfig, model: str, seed: int) -> Path:
+    """Where ``model``'s cells of one seed live: the base seed's where a one-seed benchmark puts them (so it
+    reuses them), every other seed's in its own ``seed-<s>`` folder beside them."""
+    folder = Path(base.out) / model
+    return folder if seed == base.seed else folder / f"seed-{seed}"
 
 
 def heldout_metrics(report: dict) -> dict:
@@ -109,11 +128,11 @@ def paired_auc_difference(rows_a: Sequence[dict], rows_b: Sequence[dict], *, res
     narrower than two separate intervals would suggest, and it says whether a ranking is more than the draw
     of the test set. None when the rows carry no per-video scores to pair.
     """
-    a = {r["held_out"]: r["scores"] for r in rows_a if r.get("scores")}
-    b = {r["held_out"]: r["scores"] for r in rows_b if r.get("scores")}
+    a, b = _scores_by_cell(rows_a), _scores_by_cell(rows_b)
     cells = [h for h in a if h in b]
-    reals = sorted(set.intersection(*(set(a[h]["real"]) & set(b[h]["real"]) for h in cells))) if cells else []
-    fakes = {h: sorted(set(a[h]["fake"]) & set(b[h]["fake"])) for h in cells}
+    runs = {h: [*a[h], *b[h]] for h in cells}
+    reals = sorted(set.intersection(*(set(s["real"]) for h in cells for s in runs[h]))) if cells else []
+    fakes = {h: sorted(set.intersection(*(set(s["fake"]) for s in runs[h]))) for h in cells}
     if not reals or not all(fakes.values()):
         return None
     rng = np.random.default_rng(seed)
@@ -121,14 +140,39 @@ def paired_auc_difference(rows_a: Sequence[dict], rows_b: Sequence[dict], *, res
     point, draws = 0.0, np.zeros(resamples)
     for held_out in cells:
         fake_counts = bootstrap_counts(len(fakes[held_out]), resamples, rng)
-        for sign, scores in ((1, a[held_out]), (-1, b[held_out])):
-            r = [scores["real"][p] for p in reals]
-            f = [scores["fake"][p] for p in fakes[held_out]]
-            point += sign * float(roc_auc_score([0] * len(r) + [1] * len(f), r + f))
-            draws += sign * resampled_auc(r, f, real_counts, fake_counts)
+        for sign, seeds in ((1, a[held_out]), (-1, b[held_out])):
+            per_seed, per_seed_draws = [], []
+            for scores in seeds:
+                r = [scores["real"][p] for p in reals]
+                f = [scores["fake"][p] for p in fakes[held_out]]
+                per_seed.append(float(roc_auc_score([0] * len(r) + [1] * len(f), r + f)))
+                per_seed_draws.append(resampled_auc(r, f, real_counts, fake_counts))
+            point += sign * float(np.mean(per_seed))
+            draws += sign * _resample_seeds(np.stack(per_seed_draws), rng)
     tail = 50 * (1 - CI_LEVEL)
     return {"diff": point / len(cells), "lo": float(np.percentile(draws, tail)) / len(cells),
-            "hi": float(np.percentile(draws, 100 - tail)) / len(cells), "held_out": cells}
+            "hi": float(np.percentile(draws, 100 - tail)) / len(cells), "held_out": cells,
+            "seeds": max(len(side[h]) for side in (a, b) for h in cells)}
+
+
+def _scores_by_cell(rows: Sequence[dict]) -> dict[str, list[dict]]:
+    """{held-out method: the per-video scores of each seed's run}; rows without scores (old tables) left out."""
+    cells: dict[str, list[dict]] = {}
+    for row in rows:
+        if row.get("scores"):
+            cells.setdefault(row["held_out"], []).append(row["scores"])
+    return cells
+
+
+def _resample_seeds(draws: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(seeds, resamples) AUC draws -> (resamples,) the mean over seeds drawn with replacement in each resample.
+
+    One seed: its draws as they are (and ``rng`` untouched, so one-seed tables keep their intervals).
+    """
+    if len(draws) == 1:
+        return draws[0]
+    picks = rng.integers(0, len(draws), size=(draws.shape[1], len(draws)))
+    return draws[picks, np.arange(draws.shape[1])[:, None]].mean(axis=1)
 
 
 def auc_by_config(videos: Sequence[dict]) -> dict[str, float]:
@@ -142,20 +186,60 @@ def auc_by_config(videos: Sequence[dict]) -> dict[str, float]:
     return result
 
 
+def seed_means(rows: Sequence[dict]) -> list[dict]:
+    """One row per model and held-out method: its metrics averaged over the seeds it was trained with.
+
+    ``seeds`` says over how many, ``auc_sd`` is the AUC's standard deviation over them (None with one
+    seed, whose row is returned as it is, bootstrap interval included).
+    """
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["model"], row["held_out"]), []).append(row)
+    cells = []
+    for (model, held_out), group in groups.items():
+        if len(group) == 1:
+            cells.append({**group[0], "seeds": 1, "auc_sd": None})
+            continue
+        cells.append({"model": model, "held_out": held_out, "seeds": len(group),
+                      **{key: _mean(r.get(key) for r in group) for key in (*METRICS, "n_real", "n_fake")},
+                      "auc_sd": _sd(r.get("auc") for r in group),
+                      "auc_by_config": _mean_by_key(r.get("auc_by_config") for r in group)})
+    return cells
+
+
 def mean_rows(rows: Sequence[dict]) -> list[dict]:
-    """One ``held_out="mean"`` row per model (metrics averaged over its held-out methods)."""
-    means = []
-    for model in dict.fromkeys(r["model"] for r in rows):
-        mine = [r for r in rows if r["model"] == model]
-        row = {"model": model, "held_out": MEAN}
-        for key in METRICS:
-            values = [r[key] for r in mine if r.get(key) is not None]
-            row[key] = sum(values) / len(values) if values else None
-        per_config = [r["auc_by_config"] for r in mine if r.get("auc_by_config")]
-        row["auc_by_config"] = {c: sum(d[c] for d in per_config if c in d) / sum(c in d for d in per_config)
-                                for c in dict.fromkeys(c for d in per_config for c in d)}
+    """One ``held_out="mean"`` row per model (metrics averaged over its held-out methods, seeds averaged first).
+
+    With several seeds, ``auc_sd`` is the standard deviation over the seeds of each seed's mean AUC.
+    """
+    cells, means = seed_means(rows), []
+    for model in dict.fromkeys(r["model"] for r in cells):
+        mine = [r for r in cells if r["model"] == model]
+        row = {"model": model, "held_out": MEAN, **{key: _mean(r.get(key) for r in mine) for key in METRICS},
+               "auc_by_config": _mean_by_key(r.get("auc_by_config") for r in mine),
+               "seeds": max(r["seeds"] for r in mine)}
+        by_seed: dict = {}
+        for r in (r for r in rows if r["model"] == model and r.get("auc") is not None):
+            by_seed.setdefault(r.get("seed"), []).append(r["auc"])
+        row["auc_sd"] = _sd(np.mean(v) for v in by_seed.values()) if row["seeds"] > 1 else None
         means.append(row)
     return means
+
+
+def _mean(values) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def _sd(values) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.std(present, ddof=1)) if len(present) > 1 else None
+
+
+def _mean_by_key(dicts) -> dict[str, float]:
+    """{key: mean over the dicts that have it}, e.g. AUC per generative configuration."""
+    present = [d for d in dicts if d]
+    return {k: _mean(d.get(k) for d in present) for k in dict.fromkeys(k for d in present for k in d)}
 
 
 def goal_lines(table: dict, model: str | None = None, goals: dict[str, float] | None = None) -> list[str]:
@@ -166,8 +250,8 @@ def goal_lines(table: dict, model: str | None = None, goals: dict[str, float] | 
     model = model or (table.get("models") or ["tofnet"])[0]
     goals = goals or DETECTOR_GOALS
     lines = []
-    for row in (r for r in table["rows"] if r["model"] == model):
-        checks = [f"{key} {_num(row.get(key))}{_interval(row) if key == 'auc' else ''} "
+    for row in (r for r in seed_means(table["rows"]) if r["model"] == model):
+        checks = [f"{key} {_num(row.get(key))}{_spread(row) if key == 'auc' else ''} "
                   f"({'ok' if _meets(row.get(key), goal) else f'goal >= {goal:.2f}'})" for key, goal in goals.items()]
         lines.append(f"{model}, held out {row['held_out']}: " + ", ".join(checks))
     means = {r["model"]: r["auc"] for r in mean_rows(table["rows"])}
@@ -198,14 +282,18 @@ def difference_rows(table: dict, reference: str) -> list[dict]:
 
 
 def _significance(paired: dict) -> str:
+    noise = "the test set's noise" if paired.get("seeds", 1) == 1 else "the noise of the test set and the seeds"
     if paired["lo"] > 0:
-        return "higher beyond the test set's noise"
+        return f"higher beyond {noise}"
     if paired["hi"] < 0:
-        return "lower beyond the test set's noise"
-    return "within the test set's noise"
+        return f"lower beyond {noise}"
+    return f"within {noise}"
 
 
-def _interval(row: dict) -> str:
+def _spread(row: dict) -> str:
+    """A one-seed cell's bootstrap interval over the test videos, or a cell's spread over its seeds."""
+    if row.get("seeds", 1) > 1:
+        return f" ± {row['auc_sd']:.3f} over {row['seeds']} seeds" if row.get("auc_sd") is not None else ""
     ci = row.get("auc_ci")
     return f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
 
@@ -220,28 +308,36 @@ def _num(value: float | None) -> str:
 
 def benchmark_markdown(table: dict) -> str:
     rows, held_out = table["rows"], table["held_out"]
-    means = {r["model"]: r for r in mean_rows(rows)}
+    seeds = len(table.get("seeds") or [None])
+    cells, means = seed_means(rows), {r["model"]: r for r in mean_rows(rows)}
     auc = []
     for model in table["models"]:
-        cells = {r["held_out"]: f"{_num(r['auc'])}{_interval(r)}" for r in rows if r["model"] == model}
-        auc.append({"model": model, **cells, MEAN: means.get(model, {}).get("auc")})
+        mean = means.get(model, {})
+        auc.append({"model": model, **{r["held_out"]: f"{_num(r['auc'])}{_spread(r)}" for r in cells
+                                      if r["model"] == model},
+                    MEAN: f"{_num(mean.get('auc'))}{_spread(mean)}" if mean else None})
     reference = table["models"][0] if table["models"] else None
     differences = difference_rows(table, reference) if reference else []
-    columns = ("model", "held_out", "auc", "acc", "eer", "ap", "real_acc", "fake_acc", "n_real", "n_fake")
+    columns = ("model", "held_out", *(("seed",) if seeds > 1 else ()), "auc", "acc", "eer", "ap", "real_acc",
+               "fake_acc", "n_real", "n_fake")
     configs = list(dict.fromkeys(c for r in rows for c in r.get("auc_by_config") or {}))
     by_config = [{"model": r["model"], "held_out": r["held_out"], **(r.get("auc_by_config") or {})}
-                 for r in [*rows, *means.values()]]
+                 for r in [*cells, *means.values()]]
+    spread = (f"its mean ± standard deviation over {seeds} training seeds" if seeds > 1 else
+              f"its {CI_LEVEL:.0%} bootstrap interval over the test videos")
+    paired = ("paired bootstrap over the same test videos and over the seeds" if seeds > 1 else
+              "paired bootstrap over the same test videos")
     return "\n".join([
         f"# Benchmark: {table['protocol']}", "",
-        "Video-level AUC, model x held-out method (each model trained without that method), with its "
-        f"{CI_LEVEL:.0%} bootstrap interval over the test videos:", "",
+        f"Video-level AUC, model x held-out method (each model trained without that method), with {spread}:", "",
         markdown_table(auc, ["model", *held_out, MEAN]),
-        *([f"Mean AUC against {reference}'s, paired bootstrap over the same test videos ({CI_LEVEL:.0%} interval; "
+        *([f"Mean AUC against {reference}'s, {paired} ({CI_LEVEL:.0%} interval; "
            "an interval that holds 0 means the two cannot be told apart on this test set):", "",
            markdown_table(differences, ["model", f"minus {reference}", "ci_low", "ci_high", "verdict"])]
           if differences else []),
         "All metrics (ACC, real_acc = real videos scored real, fake_acc = forgeries scored forged, "
-        "all at the threshold picked on validation and saved in the checkpoint):", "",
+        "all at the threshold picked on validation and saved in the checkpoint"
+        f"{'; one row per seed, the mean rows over all' if seeds > 1 else ''}):", "",
         markdown_table([*rows, *means.values()], columns),
         "Video-level AUC by generative configuration (the held-out method's forgeries of one configuration "
         "against all real test videos):", "",
@@ -261,16 +357,18 @@ def write_benchmark(table: dict, out: str | Path) -> dict[str, Path]:
 
 def _write_bars(table: dict, target: Path) -> None:
     groups = [*table["held_out"], MEAN]
-    rows = [*table["rows"], *mean_rows(table["rows"])]
+    rows = [*seed_means(table["rows"]), *mean_rows(table["rows"])]
     models = table["models"]
     fig = Figure(figsize=(max(6.0, 1.2 * len(groups) * max(1, len(models)) / 3), 4.5), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     width = 0.8 / max(1, len(models))
     for i, model in enumerate(models):
-        values = {r["held_out"]: r["auc"] for r in rows if r["model"] == model}
+        mine = {r["held_out"]: r for r in rows if r["model"] == model}
         xs = [g + (i - (len(models) - 1) / 2) * width for g in range(len(groups))]
-        ax.bar(xs, [values.get(g) or 0.0 for g in groups], width, label=model)
+        spread = [mine.get(g, {}).get("auc_sd") or 0.0 for g in groups]  # over seeds; 0 with one seed
+        ax.bar(xs, [mine.get(g, {}).get("auc") or 0.0 for g in groups], width, label=model,
+               yerr=spread if any(spread) else None, capsize=2)
     ax.axhline(0.5, color="grey", linestyle="--", linewidth=0.8)
     ax.set_xticks(range(len(groups)), groups, rotation=20, ha="right")
     ax.set(ylim=(0, 1.0), ylabel="video-level AUC", title="Held-out method AUC")

@@ -6,7 +6,7 @@ import argparse
 from tofnet.benchmark import DEFAULT_MODELS, goal_lines, run_benchmark
 from tofnet.cli.common import out_option, train_config_from_args, training_options
 from tofnet.models import list_models
-from ttdf.cli.options import root_options, workers_options
+from ttdf.cli.options import non_negative_int, root_options, workers_options
 from ttdf.errors import TTDFError
 from ttdf.taxonomy import load_taxonomy
 
@@ -22,6 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help=f"models to compare (default: {' '.join(DEFAULT_MODELS)})")
     parser.add_argument("--methods", nargs="+", default=[], metavar="M", choices=load_taxonomy().methods,
                         help="held-out methods (default: every method with videos in the root)")
+    parser.add_argument("--seeds", nargs="+", type=non_negative_int, default=[], metavar="S",
+                        help="train every cell once per seed and report each cell's mean and spread over them "
+                             "(default: --seed alone; its cells stay in <out>/<model>/, the others go to "
+                             "<out>/<model>/seed-<s>/)")
     parser.set_defaults(func=run)
 
 
@@ -32,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.pretrained_weights:
         raise TTDFError("tofnet benchmark: one --pretrained-weights file cannot fit every model; use "
                         "--model-arg MODEL:pretrained=FILE per model, or --pretrained")
-    table = run_benchmark(train_config_from_args(args), args.models, methods=args.methods)
+    table = run_benchmark(train_config_from_args(args), args.models, methods=args.methods, seeds=args.seeds)
     with open(f"{args.out}/benchmark.md", encoding="utf-8") as handle:
         print(handle.read())
     for line in goal_lines(table):

@@ -69,7 +69,7 @@ def training_options() -> argparse.ArgumentParser:
     optim.add_argument("--pseudo-fakes", type=non_negative_int, default=TrainConfig.pseudo_fakes, metavar="K",
                        help="also train on K pseudo-fakes of each real video per epoch: generic temporal "
                             "inconsistencies made from real clips (tofnet.pseudo_fakes; default: 0)")
-    optim.add_argument("--seed", type=int, default=0)
+    optim.add_argument("--seed", type=non_negative_int, default=0)
     optim.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     optim.add_argument("--no-amp", dest="amp", action="store_false", help="disable mixed precision on CUDA")
     optim.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA only)")

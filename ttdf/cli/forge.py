@@ -5,8 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ttdf.cli.options import (SHARD_OUTPUTS_HELP, non_negative_float, positive_int, print_shard_hint, root_options,
-                              shard_options, workers_options)
+from ttdf.cli.options import (SHARD_OUTPUTS_HELP, non_negative_float, non_negative_int, positive_int, print_shard_hint,
+                              root_options, shard_options, workers_options)
 from ttdf.forge import ForgeConfig, forge_dataset, write_preview
 from ttdf.taxonomy import load_taxonomy
 
@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help=f"configurations (default: all of {', '.join(taxonomy.configs)})")
     parser.add_argument("--split", nargs="+", choices=taxonomy.splits, default=[], metavar="S",
                         help="forge the sources of these splits only (default: all)")
-    parser.add_argument("--seed", type=int, default=_DEFAULT.seed, help="random seed (default: %(default)s)")
+    parser.add_argument("--seed", type=non_negative_int, default=_DEFAULT.seed,
+                        help="random seed (default: %(default)s)")
     parser.add_argument("--strength", type=non_negative_float, default=_DEFAULT.strength, metavar="X",
                         help="scale of every family's artefact; 0 writes the bare animation (default: %(default)s)")
     parser.add_argument("--min-frames", type=positive_int, default=_DEFAULT.min_frames, metavar="N",

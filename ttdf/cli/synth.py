@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from ttdf.cli.options import non_negative_float, positive_int, root_options, size_type, workers_options
+from ttdf.cli.options import non_negative_float, non_negative_int, positive_int, root_options, size_type, workers_options
 from ttdf.synth import MISMATCH, SynthConfig, cross_partner, plan_videos, source_id, source_splits, synthesize
 from ttdf.taxonomy import load_taxonomy
 
@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", type=parse_size, default=(_DEFAULT.height, _DEFAULT.width), metavar="HxW",
                         help=f"frame size, HEIGHTxWIDTH like every --size, even numbers "
                              f"(default: {_DEFAULT.height}x{_DEFAULT.width})")
-    parser.add_argument("--seed", type=int, default=_DEFAULT.seed, help="random seed (default: %(default)s)")
+    parser.add_argument("--seed", type=non_negative_int, default=_DEFAULT.seed,
+                        help="random seed (default: %(default)s)")
     parser.add_argument("--methods", nargs="+", choices=taxonomy.methods, default=None, metavar="M",
                         help=f"forgery methods (default: all of {', '.join(taxonomy.methods_of('paper'))})")
     parser.add_argument("--configs", nargs="+", choices=taxonomy.config_choices, default=None, metavar="C",
