@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import ttdf.compress
-from tests.tiny_dataset import write_tiny_dataset
+from tests.tiny_dataset import encode_with_pyav, write_tiny_dataset
 from ttdf.cli import compress as cli_compress
 from ttdf.cli.options import run_command
 from ttdf.compress import compress_dataset
@@ -169,3 +169,16 @@ def test_odd_frame_size_is_cropped_to_even(tmp_path):
     assert report.written == [rel.replace("/raw/", "/c23/")] and not report.failed
     info = probe_video(tmp_path / report.written[0], decode=True)
     assert (info.height, info.width, info.frames) == (32, 30, 6)
+
+
+def test_a_phone_video_keeps_its_display_rotation_when_compressed(tmp_path):
+    from ttdf.compress import transcode
+    from ttdf.video import read_frames
+
+    frames = np.random.default_rng(0).integers(0, 256, (4, 32, 48, 3), dtype=np.uint8)
+    encode_with_pyav(tmp_path / "phone.mp4", frames, "libx264", {"crf": "0"}, display_rotation=90)
+    assert transcode(tmp_path / "phone.mp4", tmp_path / "c23.mp4", crf=23) == 4
+    info = probe_video(tmp_path / "c23.mp4")
+    assert (info.rotation, info.height, info.width) == (90, 48, 32)  # shown portrait, as its source
+    raw, c23 = (read_frames(tmp_path / name, [0]).astype(np.float32) for name in ("phone.mp4", "c23.mp4"))
+    assert np.abs(raw - c23).mean() < np.abs(raw - np.rot90(c23, 2, axes=(1, 2))).mean()

@@ -39,8 +39,8 @@ def test_cached_frames_are_the_frames_read_directly_and_a_hit_decodes_nothing(vi
 
 
 def test_keys_and_no_cache(video, tmp_path):  # noqa: F811
-    assert frame_cache_key((12, 16), "opencv") == "rgb-12x16-opencv" != frame_cache_key(None, "opencv")
-    assert frame_cache_key(None) == "rgb-native-pyav"  # auto names the reader it resolves to
+    assert frame_cache_key((12, 16), "opencv") == "rgb-12x16-opencv-upright" != frame_cache_key(None, "opencv")
+    assert frame_cache_key(None) == "rgb-native-pyav-upright"  # auto names the reader it resolves to
     plain = read_frames_cached(video, [1, 2], cache=None)
     np.testing.assert_array_equal(plain, read_frames(video, [1, 2]))
     assert FrameCache.for_root(tmp_path).cache_dir == tmp_path / ".ttdf" / "frames"

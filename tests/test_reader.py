@@ -6,9 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.tiny_dataset import write_truncated_faststart
+from tests.tiny_dataset import encode_with_pyav, write_truncated_faststart
 from ttdf.errors import VideoError
-from ttdf.video import DEFAULT_READER, READER_BACKENDS, count_frames, encode_video, read_frames, stream_frames
+from ttdf.video import (DEFAULT_READER, READER_BACKENDS, count_frames, encode_video, probe_video, read_frames,
+                        stream_frames)
 from ttdf.video.backends import SEEK_FRAME_THREADS_MIN_PIXELS, _PyAVHandle
 
 FRAMES, HEIGHT, WIDTH = 8, 48, 64
@@ -175,3 +176,30 @@ def test_pyav_clip_reads_use_frame_threads_only_on_large_streams(tmp_path, heigh
     finally:
         handle.close()
     assert read_frames(path, [1], backend="pyav").shape == (1, height, width, 3)
+
+
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+@pytest.mark.parametrize("backend", ["pyav", "opencv"])
+def test_a_phone_video_with_a_display_rotation_is_read_upright(tmp_path, degrees, backend):
+    # phones store portrait video landscape plus a display matrix; players (and OpenCV) turn it upright
+    path, stored = tmp_path / "phone.mp4", _gradient_frames()
+    encode_with_pyav(path, stored, "libx264", {"crf": "0"}, display_rotation=degrees)
+    shown = np.rot90(stored, degrees // 90, axes=(1, 2)).astype(np.float32)
+    info = probe_video(path)
+    assert (info.rotation, info.height, info.width) == (degrees, *shown.shape[1:3])
+    frames = read_frames(path, [0, 5], backend=backend)
+    assert frames.shape == (2, *shown.shape[1:]) and np.abs(frames - shown[[0, 5]]).mean() < 8.0
+    assert np.abs(np.rot90(frames, 2, axes=(1, 2)) - shown[[0, 5]]).mean() > 30  # the turn is not a no-op here
+    gray = read_frames(path, [5], backend=backend, gray=True)[0]
+    assert gray.shape == shown.shape[1:3]
+    assert np.abs(gray - cv2.cvtColor(frames[1], cv2.COLOR_RGB2GRAY).astype(np.float32)).mean() < 2.0
+    assert read_frames(path, size=(20, 30), backend=backend).shape == (FRAMES, 20, 30, 3)
+
+
+@pytest.mark.parametrize("degrees", [90, 180])
+def test_decord_refuses_a_display_rotation_it_would_read_wrongly(tmp_path, degrees):
+    path = tmp_path / "phone.mp4"
+    encode_with_pyav(path, _gradient_frames(), "libx264", {"crf": "0"}, display_rotation=degrees)
+    for read in (lambda: read_frames(path, [0], backend="decord"), lambda: count_frames(path, backend="decord")):
+        with pytest.raises(VideoError, match=f"{path}: has a display rotation.*backend 'pyav'"):
+            read()

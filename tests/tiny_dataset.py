@@ -53,12 +53,18 @@ def write_tiny_dataset(root: Path, *, sources: int = 3, frames: int = 6, size: t
 
 
 def encode_with_pyav(path: Path, frames: np.ndarray, codec: str, options: dict[str, str], *, fps: int = 10,
-                     pix_fmt: str = "yuv420p", container_options: dict[str, str] | None = None) -> None:
-    """Frames encoded with any FFmpeg codec and options (AVI, MJPEG, B-frames...), unlike ``encode_video``."""
+                     pix_fmt: str = "yuv420p", container_options: dict[str, str] | None = None,
+                     display_rotation: int = 0) -> None:
+    """Frames encoded with any FFmpeg codec and options (AVI, MJPEG, B-frames...), unlike ``encode_video``.
+
+    ``display_rotation``: degrees counter-clockwise a player turns them, as phones store portrait video.
+    """
     with av.open(str(path), "w", options=container_options or {}) as container:
         stream = container.add_stream(codec, rate=Fraction(fps))
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt, stream.options = pix_fmt, options
+        if display_rotation:
+            stream.set_display_rotation(display_rotation)
         for array in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
                 container.mux(packet)

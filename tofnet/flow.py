@@ -26,8 +26,9 @@ from ttdf.errors import DownloadError, TTDFError, VideoError
 from ttdf.fsutil import sha256_file
 from ttdf.video import DEFAULT_READER, read_frames, reader_backend as resolve_reader, stream_frames
 
-# bump when the way flow is computed changes, so old caches stop matching (2: pairwise flow reads the luma)
-_CACHE_FORMAT = 2
+# bump when the way flow is computed changes, so old caches stop matching (2: pairwise flow reads the luma;
+# 3: frames turned upright by their display rotation, so a phone video's flow is no longer of sideways frames)
+_CACHE_FORMAT = 3
 _FLOW_BACKENDS: dict[str, Callable[..., FlowEstimator]] = {}
 
 

@@ -39,9 +39,12 @@ class FrameCache(ArrayCache):
 
 
 def frame_cache_key(size: tuple[int, int] | None, backend: str = "auto") -> str:
-    """Entries differ by frame size and by reader (readers may round colours differently)."""
+    """Entries differ by frame size and by reader (readers may round colours differently).
+
+    ``upright``: frames turned by their display rotation (before, a phone's portrait video was cached sideways).
+    """
     shape = "native" if size is None else f"{size[0]}x{size[1]}"
-    return f"rgb-{shape}-{reader_backend(backend)}"
+    return f"rgb-{shape}-{reader_backend(backend)}-upright"
 
 
 def read_frames_cached(path: str | Path, indices: Sequence[int], *, cache: FrameCache | None,

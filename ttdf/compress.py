@@ -25,7 +25,7 @@ from ttdf.parallel import WorkerCrash, planned_workers, run_parallel
 from ttdf.records import VideoFilter, VideoRecord, relative_path
 from ttdf.shard import NO_SHARD, Shard, fragment_paths, is_sharded, select_shard, write_manifest_fragment
 from ttdf.taxonomy import Taxonomy, load_taxonomy
-from ttdf.video import DEFAULT_PRESET, open_video, probe_video
+from ttdf.video import DEFAULT_PRESET, display_turns, open_video, probe_video
 
 CRF_RANGE = range(0, 52)
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
@@ -200,6 +200,8 @@ def transcode(source: str | Path, output: str | Path, *, crf: int, preset: str =
             with av.open(str(tmp), mode="w") as out:
                 encoder = out.add_stream("libx264", rate=Fraction(rate).limit_denominator(1001))
                 encoder.width, encoder.height, encoder.pix_fmt = *size, "yuv420p"
+                if turns := display_turns(source):  # keep a phone video's display rotation, as ffmpeg does
+                    encoder.set_display_rotation(90 * turns)
                 encoder.options = {"crf": str(crf), "preset": preset, "threads": str(threads)}
                 time_base = Fraction(1) / encoder.average_rate
                 for frame in _decoded_frames(source, container, stream):

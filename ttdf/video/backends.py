@@ -18,7 +18,8 @@ import numpy as np
 
 from ttdf.errors import VideoError
 from ttdf.video.pool import pooled
-from ttdf.video.probe import FrameTable, frame_table, open_container, probe_video, short_reason
+from ttdf.video.probe import (FrameTable, display_turns, frame_table, open_container, probe_video, quarter_turns,
+                              short_reason, upright)
 
 # NOTE: PyAV decodes H.264 on one thread by default (slice threading, and x264 writes one slice);
 # frame threading is what OpenCV and decord use out of the box, and what keeps up with them.
@@ -262,11 +263,17 @@ _LIMITED_TO_FULL = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).
 
 
 def _pyav_image(frame: av.VideoFrame, gray: bool) -> np.ndarray:
-    """(H, W, 3) RGB, or (H, W) grey: the Y plane itself, stretched from video range (16-235) to 0-255.
+    """(H, W, 3) RGB, or (H, W) grey: the Y plane itself, stretched from video range (16-235) to 0-255; turned
+    upright as players show it (the display matrix of phone video).
 
     Within about one grey level of ``cv2.cvtColor(rgb, COLOR_RGB2GRAY)`` (the BT.601 luma weights), at a
     fraction of the cost of swscale's conversion (rgb24 or gray alike).
     """
+    return upright(_pyav_stored_image(frame, gray), quarter_turns(frame.rotation))
+
+
+def _pyav_stored_image(frame: av.VideoFrame, gray: bool) -> np.ndarray:
+    """:func:`_pyav_image` as the stream stores it, before the display rotation."""
     if not gray:
         return frame.to_ndarray(format="rgb24")
     name = frame.format.name
@@ -367,6 +374,8 @@ def _opencv_open(path: Path) -> cv2.VideoCapture:
     if not capture.isOpened():
         capture.release()
         raise VideoError(path, "OpenCV cannot open it (not a video, or truncated)")
+    # frames turned upright by the display matrix, as the PyAV reader turns them (OpenCV's default, said explicitly)
+    capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     return capture
 
 
@@ -394,6 +403,7 @@ def _decord_open(path: Path):
 
 
 def decord_read(path: Path, out: Frames) -> np.ndarray:
+    _refuse_turned(path)
     with pooled("decord", path, _DecordHandle) as handle:
         reader = handle.reader
         total = len(reader)
@@ -420,12 +430,20 @@ def decord_read(path: Path, out: Frames) -> np.ndarray:
     return out.result(total)
 
 
+def _refuse_turned(path: Path) -> None:
+    """decord mishandles a display rotation (a quarter turn fails to decode, a half turn it applies itself)."""
+    if display_turns(path):
+        raise VideoError(path, "has a display rotation (a phone's portrait video), which decord reads wrongly",
+                         hint="read it with backend 'pyav' (the default) or 'opencv'")
+
+
 def _decord_seeks_exactly(path: Path) -> bool:
     """MP4/MOV: decord's seeks were checked frame-exact there (tests); other containers are read from the start."""
     return frame_table(path).format.startswith("mov,mp4")
 
 
 def decord_count(path: Path) -> int:
+    _refuse_turned(path)
     total = len(_decord_open(path))
     if total < 1:
         raise VideoError(path, "has no frames (truncated or empty stream)")

@@ -24,12 +24,17 @@ _LOG_PREFIX = re.compile(r"^\[[\d:]+\] \S+:\d+: (Check failed: )?")
 
 @dataclass(frozen=True)
 class VideoInfo:
+    """What a video holds. ``width`` and ``height`` are as players show it: a phone's portrait video is
+    usually stored landscape with a display matrix saying to turn it, and ``rotation`` (0, 90, 180 or
+    270 degrees counter-clockwise) is that turn, which every reader here applies."""
+
     frames: int
     fps: float
     width: int
     height: int
     duration: float
     codec: str
+    rotation: int = 0
 
 
 @dataclass(frozen=True)
@@ -125,9 +130,12 @@ def probe_video(path: str | Path, *, decode: bool = False) -> VideoInfo:
     """
     path = Path(path)
     table = frame_table(path)
+    turns = display_turns(path)
     with open_video(path) as (container, stream):
         fps = float(stream.average_rate or stream.guessed_rate or 0) or 0.0
         width, height = stream.codec_context.width, stream.codec_context.height
+        if turns % 2:
+            width, height = height, width
         codec = stream.codec_context.name
         frames, error = _count_decoded(container, stream, table, decode=decode)
     if table.promised and frames < table.promised:
@@ -141,7 +149,48 @@ def probe_video(path: str | Path, *, decode: bool = False) -> VideoInfo:
     if not width or not height:
         raise VideoError(path, "video stream has no frame size")
     duration = frames / fps if fps else 0.0
-    return VideoInfo(frames=frames, fps=fps, width=width, height=height, duration=duration, codec=codec)
+    return VideoInfo(frames=frames, fps=fps, width=width, height=height, duration=duration, codec=codec,
+                     rotation=90 * turns)
+
+
+def display_turns(path: str | Path) -> int:
+    """Quarter turns counter-clockwise (0-3) that players give the stored picture: a phone's display matrix.
+
+    Read from the first frame's side data (FFmpeg attaches the stream's display matrix to each frame),
+    cached per (path, size, mtime) like :func:`frame_table`; an unreadable file counts as unturned here and
+    fails where its frames are read.
+    """
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return _read_turns(path)
+    return _cached_turns(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_turns(path: str, size: int, mtime_ns: int) -> int:
+    return _read_turns(Path(path))
+
+
+def _read_turns(path: Path) -> int:
+    try:
+        with open_video(path) as (container, stream):
+            for frame in container.decode(stream):
+                return quarter_turns(frame.rotation)
+    except (VideoError, av.FFmpegError, OSError):
+        pass
+    return 0
+
+
+def quarter_turns(degrees: float) -> int:
+    """A display rotation in degrees counter-clockwise (FFmpeg's sign; any multiple of 360 apart) as 0-3 turns."""
+    return int(round(degrees / 90)) % 4
+
+
+def upright(image: np.ndarray, turns: int) -> np.ndarray:
+    """``image`` (H, W[, C]) turned ``turns`` quarter turns counter-clockwise: as players show it."""
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns % 4 else image
 
 
 def _count_decoded(container, stream, table: FrameTable, *, decode: bool) -> tuple[int, Exception | None]:
@@ -174,7 +223,7 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
     with open_video(path) as (container, stream):
         try:
             for frame in container.decode(stream):
-                yield frame.to_ndarray(format="rgb24")
+                yield upright(frame.to_ndarray(format="rgb24"), quarter_turns(frame.rotation))
         except (av.FFmpegError, OSError) as exc:
             raise VideoError(path, f"stream is corrupt or truncated ({short_reason(exc)})") from exc
 
