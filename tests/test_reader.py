@@ -203,3 +203,34 @@ def test_decord_refuses_a_display_rotation_it_would_read_wrongly(tmp_path, degre
     for read in (lambda: read_frames(path, [0], backend="decord"), lambda: count_frames(path, backend="decord")):
         with pytest.raises(VideoError, match=f"{path}: has a display rotation.*backend 'pyav'"):
             read()
+
+
+def test_a_codec_opencv_cannot_decode_is_named_with_the_reader_that_can(video, tmp_path, monkeypatch):
+    # OpenCV's bundled FFmpeg has no AV1 decoder: it opens such a file and then grabs no frame
+    import ttdf.video.backends as backends
+
+    class NoDecoder:
+        def __init__(self, *args):
+            pass
+
+        def isOpened(self):
+            return True
+
+        def grab(self):
+            return False
+
+        def set(self, *args):
+            return True
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(backends.cv2, "VideoCapture", NoDecoder)
+    copy = tmp_path / "clip.mp4"
+    copy.write_bytes(video.read_bytes())  # a path no pooled capture holds
+    for read in (lambda: read_frames(copy, [0, 3], backend="opencv"), lambda: count_frames(copy, backend="opencv")):
+        with pytest.raises(VideoError, match=rf"{copy}: OpenCV decodes no frame of it \(codec h264\).*backend .pyav."):
+            read()
+    copy.write_bytes(b"not a video")  # PyAV cannot read it either: the file's own error
+    with pytest.raises(VideoError, match="not a readable video container"):
+        count_frames(copy, backend="opencv")

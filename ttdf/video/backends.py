@@ -346,6 +346,8 @@ def _opencv_decode(handle: _OpenCVHandle, out: Frames, table: FrameTable | None)
             handle.position = target - 1
         while handle.position < target and handle.capture.grab():
             handle.position += 1
+        if handle.position < 0:
+            raise _opencv_decodes_nothing(handle.path)
         if handle.position < target:  # the stream ended
             break
         ok, frame = handle.capture.retrieve()
@@ -364,8 +366,18 @@ def opencv_count(path: Path) -> int:
     finally:
         capture.release()
     if total < 1:
-        raise VideoError(path, "has no frames (truncated or empty stream)")
+        raise _opencv_decodes_nothing(path)
     return total
+
+
+def _opencv_decodes_nothing(path: Path) -> VideoError:
+    """Why OpenCV got no frame: the file, or a codec its bundled FFmpeg lacks (AV1) that PyAV's has."""
+    try:
+        codec = probe_video(path).codec
+    except VideoError as exc:  # PyAV cannot read it either: the file is the problem
+        return exc
+    return VideoError(path, f"OpenCV decodes no frame of it (codec {codec}), which PyAV reads",
+                      hint="read it with backend 'pyav' (the default)")
 
 
 def _opencv_open(path: Path) -> cv2.VideoCapture:
