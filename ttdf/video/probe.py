@@ -10,9 +10,10 @@ import bisect
 import contextlib
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import numpy as np
@@ -20,6 +21,7 @@ import numpy as np
 from ttdf.errors import VideoError
 
 _LOG_PREFIX = re.compile(r"^\[[\d:]+\] \S+:\d+: (Check failed: )?")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -89,25 +91,27 @@ def open_container(path: str | Path) -> tuple[av.container.InputContainer, av.vi
     return container, container.streams.video[0]
 
 
-def frame_table(path: str | Path) -> FrameTable:
-    """The demuxed layout of ``path``, cached per (path, size, mtime) since readers ask for it per clip."""
-    path = Path(path)
-    try:
-        stat = path.stat()
-    except OSError:
-        stat = None
-    if stat is None:
-        return _demux(path)
-    return _cached_table(str(path), stat.st_size, stat.st_mtime_ns)
+def per_file_version(read: Callable[[Path], T]) -> Callable[[str | Path], T]:
+    """``read(path)`` cached per (path, size, mtime): readers ask per clip; the answer changes only with the file."""
+    @functools.lru_cache(maxsize=256)
+    def cached(path: str, size: int, mtime_ns: int) -> T:
+        return read(Path(path))
+
+    @functools.wraps(read)
+    def lookup(path: str | Path) -> T:
+        path = Path(path)
+        try:
+            stat = path.stat()
+        except OSError:  # missing: ``read`` says so
+            return read(path)
+        return cached(str(path), stat.st_size, stat.st_mtime_ns)
+    return lookup
 
 
-@functools.lru_cache(maxsize=256)
-def _cached_table(path: str, size: int, mtime_ns: int) -> FrameTable:
-    return _demux(Path(path))
-
-
-def _demux(path: Path) -> FrameTable:
-    """Read every packet's timestamps (no decoding); a read error ends the table where it happened."""
+@per_file_version
+def frame_table(path: Path) -> FrameTable:
+    """The demuxed layout of ``path``: every packet's timestamps (no decoding); a read error ends the table
+    where it happened."""
     packets: list[tuple[int | None, bool]] = []
     with open_video(path) as (container, stream):
         with contextlib.suppress(av.FFmpegError, OSError):  # truncated: the decode check reports it
@@ -153,27 +157,13 @@ def probe_video(path: str | Path, *, decode: bool = False) -> VideoInfo:
                      rotation=90 * turns)
 
 
-def display_turns(path: str | Path) -> int:
+@per_file_version
+def display_turns(path: Path) -> int:
     """Quarter turns counter-clockwise (0-3) that players give the stored picture: a phone's display matrix.
 
-    Read from the first frame's side data (FFmpeg attaches the stream's display matrix to each frame),
-    cached per (path, size, mtime) like :func:`frame_table`; an unreadable file counts as unturned here and
-    fails where its frames are read.
+    Read from the first frame's side data (FFmpeg attaches the stream's display matrix to each frame); an
+    unreadable file counts as unturned here and fails where its frames are read.
     """
-    path = Path(path)
-    try:
-        stat = path.stat()
-    except OSError:
-        return _read_turns(path)
-    return _cached_turns(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=256)
-def _cached_turns(path: str, size: int, mtime_ns: int) -> int:
-    return _read_turns(Path(path))
-
-
-def _read_turns(path: Path) -> int:
     try:
         with open_video(path) as (container, stream):
             for frame in container.decode(stream):
