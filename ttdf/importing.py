@@ -193,7 +193,7 @@ def _plan(src: Path, root: Path, taxonomy: Taxonomy, manifest: str | Path | None
     """Pair each source file with its record; everything else goes to ``unrecognised``."""
     report = ImportReport()
     manifest_path = Path(manifest) if manifest else src / taxonomy.layout.manifest
-    files = _set_aside_unusable(src, _walk(src, skip=(root, manifest_path)), report)
+    files = _set_aside_unusable(src, visible_files(src, skip=(root, manifest_path)), report)
     if manifest or manifest_path.exists():
         records = read_manifest(manifest_path, taxonomy)  # refuses '..' and absolute paths
         listed = {r.path for r in records}
@@ -232,7 +232,7 @@ def _plan_folder(src: Path, root: Path, taxonomy: Taxonomy, spec: FolderSpec
         taxonomy = taxonomy.with_methods({spec.method: spec.method})  # registered once something is imported
     items: list[tuple[Path, VideoRecord]] = []
     owner: dict[tuple[str, str], str] = {}
-    for rel in sorted(_set_aside_unusable(src, _walk(src, skip=(root,)), report)):  # the first path in sorted order keeps a contested id
+    for rel in sorted(_set_aside_unusable(src, visible_files(src, skip=(root,)), report)):  # the first path in sorted order keeps a contested id
         ext = Path(rel).suffix.lower()
         if ext not in extensions:
             report.ignored.append(rel)
@@ -260,7 +260,7 @@ def _plan_folder(src: Path, root: Path, taxonomy: Taxonomy, spec: FolderSpec
     return items, report
 
 
-def _walk(src: Path, *, skip: Iterable[Path]) -> list[str]:
+def visible_files(src: Path, *, skip: Iterable[Path] = ()) -> list[str]:
     """Every visible regular file below ``src`` (POSIX paths relative to it), hidden folders excluded."""
     skip_resolved = {p.resolve() for p in skip}
     found = []
