@@ -56,7 +56,7 @@ DETECTOR_ROOT ?= data/detector
 DETECTOR_RUNS ?= runs/detector
 DETECTOR_FLOW := --size 48x64
 # 4 epochs of a plain ResNet (resnet10t): `make detector` in 25 minutes on 2 cores from a fresh clone (install and
-# downloads included) with the 64 clips of 19 scenes (31.5 on a machine 1.7x slower per training step);
+# downloads included) with the 64 clips of 19 scenes (28.8 and 31.5 on two later machines);
 # MobileNetV3 from scratch mostly stayed at the constant answer (docs/DETECTOR.md)
 DETECTOR_EPOCHS ?= 4
 DETECTOR_BACKBONE ?= resnet10t
