@@ -181,21 +181,25 @@ def test_forge_writes_both_configurations_with_the_right_ids_and_lists_bad_sourc
     report = forge_dataset(root, ForgeConfig(), progress=False)
     bad = dict(report.bad_sources)
     assert "too short" in bad["real/raw/train/short.mp4"]
-    assert "other size: 48x64" in bad["real/raw/test/tall.mp4"]
     assert "unreadable" in bad["real/raw/val/broken.mp4"]
+    assert set(bad) == {"real/raw/train/short.mp4", "real/raw/val/broken.mp4"}
     assert not report.failed
-    assert len(report.written) == 5 * 2 * len(FORGE_METHODS)
+    # the source of another size is forged at its own size; no other test source shares it: no cross-reenactment
+    assert len(report.written) == (5 * 2 + 1) * len(FORGE_METHODS)
+    assert report.notes == ["no mismatch forgeries of real/raw/test/tall.mp4: it is the only usable source of split "
+                            "'test' at 48x64"]
     rows = {r.path: r for r in read_manifest(root / "manifest.csv") if r.is_fake}
     assert set(rows) == set(report.written)
-    split_of = {f"src{i}": s for i, s in enumerate(["train", "train", "train", "test", "test"])}
+    split_of = {f"src{i}": s for i, s in enumerate(["train", "train", "train", "test", "test"])} | {"tall": "test"}
     for record in rows.values():
         assert record.method in FORGE_METHODS and record.sha256 and record.frames == 12
         assert (record.identity_id == record.pose_id) == (record.config == MATCH)
         assert split_of[record.pose_id] == split_of[record.identity_id] == record.split
+        assert (record.width, record.height) == ((48, 64) if record.identity_id == "tall" else (W, H))
     frames = list(iter_frames(root / next(iter(rows))))
     assert len(frames) == 12 and frames[0].shape == (H, W, 3)
     with VideoIndex.open(root) as index:
-        assert len(index.query(VideoFilter(methods=("forge-smear",), labels=("fake",)))) == 10
+        assert len(index.query(VideoFilter(methods=("forge-smear",), labels=("fake",)))) == 11
 
 
 def test_forge_is_deterministic_and_resumes_only_what_is_missing(root, tmp_path_factory):

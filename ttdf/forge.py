@@ -6,18 +6,18 @@ For every indexed raw real video (a "source") and every forge family (see
 - self-reenactment (``match``): the source animated with its own motion: its frames, with the
   family's failure mechanism driven by its own optical flow;
 - cross-reenactment (``mismatch``): the source's first frame (its appearance) warped along the
-  motion (DIS optical flow) of the next source of the same split, then the family on top.
+  motion (DIS optical flow) of the next source of the same split and frame size, then the family on top.
 
 Outputs are deterministic in the seed, written atomically (a rerun writes only what is missing),
 added to ``manifest.csv`` and indexed, so ``ttdf compress`` makes their c23/c40 like any video.
-A source that is too short, unreadable or of another frame size is listed with the reason.
+A source that is too short or unreadable is listed with the reason; sources of any frame size are
+forged, each at its own size (a root of phone clips holds several).
 With ``shard=(i, n)`` (``--shard i/n``) a run forges only its share and leaves the manifest rows in a
 fragment that the next unsharded ``ttdf index`` merges (:mod:`ttdf.shard`).
 """
 from __future__ import annotations
 
 import contextlib
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,7 +99,6 @@ class _Job:
     config: str
     self_reenactment: bool
     outputs: tuple[VideoRecord, ...]
-    size: tuple[int, int]
 
 
 # --------------------------------------------------------------------------- planning
@@ -117,29 +116,27 @@ def plan_forgeries(root: str | Path, config: ForgeConfig = ForgeConfig()) -> tup
     if not indexed:
         raise TTDFError(f"{root}: no indexed raw real videos to forge; add some (`ttdf import`, `make footage`) "
                         "and run `ttdf index` first")
-    sources, size = _usable_sources(indexed, config, report)
+    sources = _usable_sources(indexed, config, report)
     own, _ = self_config(taxonomy)
-    splits = tuple(s.split for s in sources)
+    # NOTE: a cross-reenactment warps one source's appearance along another's motion, pixel for pixel: the two
+    # must share a frame size, so partners are found among the sources of one split and one size
+    groups = tuple((s.split, s.width, s.height) for s in sources)
     jobs = []
     for i, source in enumerate(sources):
         for kind in config.configs or taxonomy.configs:
-            partner = i if kind == own else cross_partner(i, splits)
+            partner = i if kind == own else cross_partner(i, groups)
             if partner is None:
                 report.notes.append(f"no {kind} forgeries of {source.path}: it is the only usable source of split "
-                                    f"{source.split!r}")
+                                    f"{source.split!r} at {source.width}x{source.height}")
                 continue
             pose = sources[partner]
             outputs = tuple(_output(taxonomy, source, pose, method, kind) for method in config.methods_in(taxonomy))
-            jobs.append(_Job(source, pose, kind, kind == own, outputs, size))
+            jobs.append(_Job(source, pose, kind, kind == own, outputs))
     return jobs, report
 
 
-def _usable_sources(indexed: list[IndexedVideo], config: ForgeConfig, report: ForgeReport
-                    ) -> tuple[list[VideoRecord], tuple[int, int]]:
-    """Sources that can be forged, and the one frame size they share (the most common one)."""
-    ok = [v.record for v in indexed if v.ok]
-    sizes = Counter((r.width, r.height) for r in ok if r.width and r.height)
-    size = sizes.most_common(1)[0][0] if sizes else (0, 0)
+def _usable_sources(indexed: list[IndexedVideo], config: ForgeConfig, report: ForgeReport) -> list[VideoRecord]:
+    """Sources that can be forged; the others go to ``report.bad_sources`` with why."""
     usable = []
     for video in indexed:
         record = video.record
@@ -149,12 +146,9 @@ def _usable_sources(indexed: list[IndexedVideo], config: ForgeConfig, report: Fo
         elif (record.frames or 0) < config.min_frames:
             report.bad_sources.append((record.path, f"too short: {record.frames} frames, forging needs at least "
                                                     f"{config.min_frames} (--min-frames)"))
-        elif (record.width, record.height) != size:
-            report.bad_sources.append((record.path, f"other size: {record.width}x{record.height}, the other sources "
-                                                    f"are {size[0]}x{size[1]}; re-encode it at that size"))
         else:
             usable.append(record)
-    return usable, size
+    return usable
 
 
 def _output(taxonomy: Taxonomy, identity: VideoRecord, pose: VideoRecord, method: str, kind: str) -> VideoRecord:
@@ -180,11 +174,11 @@ def forge_frames(clip: Clip, method: str, *, seed: int, strength: float, tag: tu
     return apply_family(method, clip, make_rng(seed, "forge", method, *tag), strength)
 
 
-def _read(record: VideoRecord, root: Path, size: tuple[int, int]) -> np.ndarray:
+def _read(record: VideoRecord, root: Path) -> np.ndarray:
     frames = np.stack(list(iter_frames(root / record.path)))
-    if (frames.shape[2], frames.shape[1]) != size:
+    if (frames.shape[2], frames.shape[1]) != (record.width, record.height):
         raise TTDFError(f"{record.path}: decodes to {frames.shape[2]}x{frames.shape[1]}, not the indexed "
-                        f"{size[0]}x{size[1]}; rerun `ttdf index`")
+                        f"{record.width}x{record.height}; rerun `ttdf index`")
     return frames
 
 
@@ -193,8 +187,8 @@ def _forge_job(item: tuple[str, _Job, ForgeConfig, tuple[str, ...]]) -> list[tup
     root, job, config, pending = item
     root = Path(root)
     try:
-        identity = _read(job.identity, root, job.size)
-        pose = identity if job.self_reenactment else _read(job.pose, root, job.size)
+        identity = _read(job.identity, root)
+        pose = identity if job.self_reenactment else _read(job.pose, root)
         if min(len(identity), len(pose)) < config.min_frames:
             raise TTDFError(f"decodes to {min(len(identity), len(pose))} frames, fewer than {config.min_frames}")
         clip = forge_clip(identity, pose, self_reenactment=job.self_reenactment)
@@ -263,6 +257,7 @@ def forge_dataset(root: str | Path, config: ForgeConfig = ForgeConfig(), *, work
         elif done:
             write_manifest_fragment(root, "forge", shard, done, taxonomy)
     report.written.sort()
+    report.skipped.sort()
     report.failed.sort()
     outputs = report.written + report.skipped
     if outputs and not sharded:
@@ -289,8 +284,8 @@ def write_preview(root: str | Path, out: str | Path, config: ForgeConfig = Forge
     first = jobs[0].identity
     rows: list[tuple[str, np.ndarray]] = []
     for job in (j for j in jobs if j.identity == first):
-        identity = _read(job.identity, root, job.size)
-        pose = identity if job.self_reenactment else _read(job.pose, root, job.size)
+        identity = _read(job.identity, root)
+        pose = identity if job.self_reenactment else _read(job.pose, root)
         clip = forge_clip(identity, pose, self_reenactment=job.self_reenactment)
         picks = np.linspace(0, clip.frames - 1, columns).round().astype(int)
         if not rows:
