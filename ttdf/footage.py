@@ -22,10 +22,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ttdf.cli.options import positive_int
 from ttdf.errors import TTDFError, VideoError
 from ttdf.fsutil import atomic_write_bytes
 from ttdf.generate import write_video
-from ttdf.cli.options import positive_int
 from ttdf.importing import AUTO_SPLIT, auto_split, sanitise_id, visible_files
 from ttdf.index import index_dataset
 from ttdf.manifest import merge_into_manifest
