@@ -134,14 +134,13 @@ def probe_video(path: str | Path, *, decode: bool = False) -> VideoInfo:
     """
     path = Path(path)
     table = frame_table(path)
-    turns = display_turns(path)
     with open_video(path) as (container, stream):
         fps = float(stream.average_rate or stream.guessed_rate or 0) or 0.0
         width, height = stream.codec_context.width, stream.codec_context.height
-        if turns % 2:
-            width, height = height, width
         codec = stream.codec_context.name
-        frames, error = _count_decoded(container, stream, table, decode=decode)
+        frames, error, turns = _count_decoded(container, stream, table, decode=decode)
+    if turns % 2:  # the size players show
+        width, height = height, width
     if table.promised and frames < table.promised:
         raise VideoError(path, f"truncated: container promises {table.promised} frames, {frames} decode")
     if error is not None:
@@ -183,24 +182,30 @@ def upright(image: np.ndarray, turns: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, turns)) if turns % 4 else image
 
 
-def _count_decoded(container, stream, table: FrameTable, *, decode: bool) -> tuple[int, Exception | None]:
-    """(frames that decode, the decoding error that stopped the count or None)."""
+def _count_decoded(container, stream, table: FrameTable, *, decode: bool) -> tuple[int, Exception | None, int]:
+    """(frames that decode, the decoding error that stopped the count or None, the display's quarter turns).
+
+    The turns are those of the first frame decoded (every frame carries the stream's display matrix), so
+    probing needs no decode of its own for them.
+    """
     start = 0
     if not decode and table.pts is not None and table.keyframes:
         start = table.keyframes[-1]
         if start:
             container.seek(table.pts[start], stream=stream, backward=True)
     index_of = table.index_of
-    count = 0
+    count, turns = 0, None
     try:
         for frame in container.decode(stream):
             if start and count == 0 and index_of.get(frame.pts, -1) > start:  # the seek overshot: count all
                 return _count_decoded(_rewind(container, stream), stream, table, decode=True)
+            if turns is None:
+                turns = quarter_turns(frame.rotation)
             if not start or index_of.get(frame.pts, -1) >= start:
                 count += 1
     except (av.FFmpegError, OSError) as exc:
-        return start + count, exc
-    return start + count, None
+        return start + count, exc, turns or 0
+    return start + count, None, turns or 0
 
 
 def _rewind(container, stream):
