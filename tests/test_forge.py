@@ -321,12 +321,12 @@ def test_cli_shards_at_the_same_time_then_index_equal_one_unsharded_run(root, un
 
 def test_footage_cuts_clips_at_one_size_and_offline_is_one_clear_error(tmp_path, monkeypatch):
     from ttdf import footage
-    video = tmp_path / "in" / "vtest.avi"
+    video = tmp_path / "in" / "opencv-doc" / "vtest.avi"  # where fetch_samples unpacks it
     encode_video(video.with_suffix(".mp4"), _scene(3, frames=30, size=(80, 40)), fps=10, crf=0)
     video.with_suffix(".mp4").rename(video)
     clips = footage.cut_clips(video, clips=5, frames=8, size=(32, 24))
     assert len(clips) == 3 and all(c.shape == (8, 24, 32, 3) for c in clips)
-    damaged = tmp_path / "in" / "tree.avi"
+    damaged = tmp_path / "in" / "opencv-doc" / "tree.avi"
     damaged.write_bytes(video.read_bytes()[: video.stat().st_size // 10])  # nothing decodes: skipped, not fatal
     records = footage.add_footage([damaged, video], tmp_path / "root", frames=8, progress=False)
     assert {r.split for r in records} == {"train"} and {r.width for r in records} == {256}
@@ -350,21 +350,25 @@ def test_your_own_footage_one_split_per_video_by_its_name_whatever_the_extension
 
     src = tmp_path / "phone"
     (src / "day two").mkdir(parents=True)
-    for i, rel in enumerate(("VID_001.MOV", "day two/VID 002.mp4", "VID_003.webm", "a b.m4v", "a_b.mp4")):
+    for i, rel in enumerate(("VID_001.MOV", "day two/VID 002.mp4", "VID_003.webm", "a b.m4v", "a_b.mp4",
+                             "movie.mp4")):  # a sample's name (python3-hug-doc's toy robot), but not its place
         path = src / rel
         encode_video(path.with_suffix(".mkv"), _scene(i, frames=20, size=(40, 60)), fps=10, crf=0)
         path.with_suffix(".mkv").rename(path)
     (src / "notes.txt").write_text("not a video")
     (src / ".hidden.mp4").write_bytes(b"")
     videos = footage.videos_in(src)
-    assert sorted(v.name for v in videos) == ["VID 002.mp4", "VID_001.MOV", "VID_003.webm", "a b.m4v", "a_b.mp4"]
+    assert sorted(v.name for v in videos) == ["VID 002.mp4", "VID_001.MOV", "VID_003.webm", "a b.m4v", "a_b.mp4",
+                                              "movie.mp4"]
+    assert footage.known_sample(src / "movie.mp4") is None
+    assert footage.known_sample(tmp_path / "python3-hug-doc" / "usr" / "movie.mp4").identity == "robot"
     records = footage.add_footage(videos, tmp_path / "root", frames=8, clips=2, progress=False)
     by_video = {}
     for r in records:
         by_video.setdefault(r.identity_id.rsplit("-", 1)[0], set()).add(r.split)
     # one split per video, the stable hash of its name's identity (as `ttdf import --split auto`)
-    assert by_video == {i: {auto_split(i)} for i in ("VID_001", "VID_002", "VID_003", "a_b")}
-    assert len(records) == 8 and {(r.width, r.height) for r in records} == {footage.SIZE}
+    assert by_video == {i: {auto_split(i)} for i in ("VID_001", "VID_002", "VID_003", "a_b", "movie")}
+    assert len(records) == 10 and {(r.width, r.height) for r in records} == {footage.SIZE}
     assert "a_b.mp4: its name gives the identity 'a_b', as a b.m4v does" in caplog.text  # not overwritten
     chosen = footage.add_footage(videos[:1], tmp_path / "val-root", frames=8, split="val", progress=False)
     assert {r.split for r in chosen} == {"val"} and "no clip in split train or test" in caplog.text

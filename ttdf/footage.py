@@ -38,7 +38,7 @@ from ttdf.video import frame_table, iter_frames, open_video
 class Sample:
     """One filmed video inside a registry package, and the split all its clips go to."""
 
-    name: str      # the file name its clips are known by (unique; also how --from DIR files are matched)
+    name: str      # the file name its clips are known by (unique; with its package's folder, how it is recognised)
     split: str
     clips: int     # at most this many clips, spread over the video
     package: str   # "pip:NAME==VERSION" (a wheel) or "deb:NAME" (a Debian package)
@@ -216,7 +216,7 @@ def add_footage(videos: list[Path], root: Path, *, frames: int = 48, clips: int 
                 workers: int = 1, progress: bool = True) -> list[VideoRecord]:
     """Write clips of ``videos`` as raw real videos of ``root``; index them.
 
-    A known sample (:data:`SAMPLES`) keeps its split, clip count and identity. Any other video is one scene:
+    A known sample (:func:`known_sample`) keeps its split, clip count and identity. Any other video is one scene:
     its clips (at most ``clips``) share the identity its file name gives and one split, ``split`` or, with
     ``"auto"``, the stable hash of that identity (as ``ttdf import --split auto``), so no scene straddles
     splits and a rerun or a later video never moves one. A video that cannot be cut is logged and skipped.
@@ -224,10 +224,9 @@ def add_footage(videos: list[Path], root: Path, *, frames: int = 48, clips: int 
     taxonomy = load_taxonomy()
     if split != AUTO_SPLIT and split not in taxonomy.splits:
         raise TTDFError(f"footage: split {split!r}: choose one of {[*taxonomy.splits, AUTO_SPLIT]}")
-    samples = {s.name: s for s in SAMPLES}
     records, taken = [], {}
     for video in videos:
-        sample = samples.get(video.name) or _own_scene(video, clips, split, taxonomy.splits)
+        sample = known_sample(video) or _own_scene(video, clips, split, taxonomy.splits)
         if not sample.identity or sample.identity in taken:
             log.warning("footage: skipping %s: its name gives the identity %r%s; rename it", video,
                         sample.identity, f", as {taken[sample.identity]} does" if sample.identity else "")
@@ -252,6 +251,13 @@ def add_footage(videos: list[Path], root: Path, *, frames: int = 48, clips: int 
     merge_into_manifest(root, records, taxonomy=taxonomy)
     index_dataset(root, paths=[r.path for r in records], workers=workers, progress=progress)
     return records
+
+
+def known_sample(video: Path) -> Sample | None:
+    """The sample ``video`` is: its file name and, among its folders, its package's (where :func:`fetch_samples`
+    unpacks it). A name alone is not enough: a phone's or a camera's ``movie.mp4`` is no toy robot."""
+    folders = set(video.absolute().parent.parts)
+    return next((s for s in SAMPLES if s.name == video.name and _package_name(s.package) in folders), None)
 
 
 def _own_scene(video: Path, clips: int, split: str, splits: tuple[str, ...]) -> Sample:
@@ -296,4 +302,4 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-__all__ = ["SAMPLES", "add_footage", "cut_clips", "fetch_samples", "videos_in"]
+__all__ = ["SAMPLES", "add_footage", "cut_clips", "fetch_samples", "known_sample", "videos_in"]
