@@ -202,6 +202,37 @@ def test_forge_writes_both_configurations_with_the_right_ids_and_lists_bad_sourc
         assert len(index.query(VideoFilter(methods=("forge-smear",), labels=("fake",)))) == 11
 
 
+def test_a_long_source_gives_its_first_frames_and_a_too_large_one_is_named(tmp_path, monkeypatch, capsys):
+    import ttdf.forge as forge
+
+    records = [_add_real(tmp_path, f"long{i}", "train", _scene(i, frames=30)) for i in range(2)]
+    merge_into_manifest(tmp_path, records)
+    index_dataset(tmp_path, progress=False)
+    decoded = []
+
+    def counting(path):  # how many frames each source really decodes
+        for frame in iter_frames(path):
+            decoded.append(path.name)
+            yield frame
+    monkeypatch.setattr(forge, "iter_frames", counting)
+    report = forge_dataset(tmp_path, ForgeConfig(methods=("forge-flicker",), max_frames=12), progress=False)
+    assert len(report.written) == 4 and not report.failed and not report.bad_sources
+    assert {r.frames for r in read_manifest(tmp_path / "manifest.csv") if r.is_fake} == {12}
+    assert len(decoded) == 12 * 2 + 12 * 2 * 2  # each job stops after 12 frames of each source it reads
+    assert "real/raw/train/long0.mp4: forging its first 12 of 30 frames (--max-frames 12" in report.notes[0]
+    # the same limit from memory: a frame of 64x48 takes 64 * 48 * 80 bytes, so 10 frames fit 2.4 MiB, 7 do not
+    plan, report = plan_forgeries(tmp_path, ForgeConfig(memory_gib=10 * 64 * 48 * 80 / 2**30))
+    assert {j.frames for j in plan} == {10} and "--memory-gib" in report.notes[0]
+    plan, report = plan_forgeries(tmp_path, ForgeConfig(memory_gib=7 * 64 * 48 * 80 / 2**30))
+    assert not plan and "too large: 8 frames at 64x48 need 0.00183 GiB, over --memory-gib" in report.bad_sources[0][1]
+    with pytest.raises(TTDFError, match=r"max_frames \(4\) must be >= min_frames \(8\)"):
+        ForgeConfig(max_frames=4).validate(TAXONOMY)
+    for argv in (["--memory-gib", "0"], ["--max-frames", "0"]):
+        with pytest.raises(SystemExit):
+            ttdf_main(["forge", "--root", str(tmp_path), *argv])
+    assert "expected a finite number > 0, got '0'" in capsys.readouterr().err
+
+
 def test_forge_is_deterministic_and_resumes_only_what_is_missing(root, tmp_path_factory):
     forge_dataset(root, ForgeConfig(methods=("forge-flicker", "forge-smear")), progress=False)
     outputs = sorted(p for p in (root / "fake").rglob("*.mp4"))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import cv2
@@ -41,6 +42,9 @@ FORGE_VERSION = 2  # bump when a family's output changes, so old roots are not s
 STAMP_FILE = ".ttdf/forge.json"
 SOURCE_COMPRESSION = "raw"
 FAMILY_TAG = "forge"
+# peak working memory of one job per pixel and frame: the sources, their float copies, the flow, the animation and
+# one family's output (measured: 59 bytes for a self-reenactment, 74 for a cross-reenactment), plus a margin
+BYTES_PER_PIXEL_FRAME = 80
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,10 @@ class ForgeConfig:
     splits: tuple[str, ...] = ()            # sources of these splits only (default: all)
     min_frames: int = 8
     crf: int = 0
+    # NOTE: the two limits below choose how much of a long source is forged, not how a video is made, so they are
+    # not in content_key: a root may hold forgeries of several lengths, as TT-DF does
+    max_frames: int = 300    # a longer source gives its first max_frames (TT-DF's forgeries average 225 frames)
+    memory_gib: float = 4.0  # one job's working memory: fewer frames of a large source, never an out-of-memory kill
 
     def validate(self, taxonomy: Taxonomy) -> "ForgeConfig":
         """Raise a :class:`TTDFError` naming the bad option; return self."""
@@ -59,6 +67,10 @@ class ForgeConfig:
             raise TTDFError(f"forge: strength must be a finite number >= 0 (got {self.strength})")
         if self.min_frames < 2:
             raise TTDFError(f"forge: min_frames must be >= 2 (got {self.min_frames}); motion needs two frames")
+        if self.max_frames < self.min_frames:
+            raise TTDFError(f"forge: max_frames ({self.max_frames}) must be >= min_frames ({self.min_frames})")
+        if not 0 < self.memory_gib < float("inf"):
+            raise TTDFError(f"forge: memory_gib must be a finite number > 0 (got {self.memory_gib})")
         if not 0 <= self.crf <= 51:
             raise TTDFError(f"forge: crf must be in 0..51 (got {self.crf})")
         for name, chosen, known in (("method", self.methods, taxonomy.methods_of(FAMILY_TAG)),
@@ -99,6 +111,7 @@ class _Job:
     config: str
     self_reenactment: bool
     outputs: tuple[VideoRecord, ...]
+    frames: int  # the first frames of both sources that are forged
 
 
 # --------------------------------------------------------------------------- planning
@@ -131,7 +144,8 @@ def plan_forgeries(root: str | Path, config: ForgeConfig = ForgeConfig()) -> tup
                 continue
             pose = sources[partner]
             outputs = tuple(_output(taxonomy, source, pose, method, kind) for method in config.methods_in(taxonomy))
-            jobs.append(_Job(source, pose, kind, kind == own, outputs))
+            frames = min(frames_to_forge(source, config), frames_to_forge(pose, config))
+            jobs.append(_Job(source, pose, kind, kind == own, outputs, frames))
     return jobs, report
 
 
@@ -146,9 +160,26 @@ def _usable_sources(indexed: list[IndexedVideo], config: ForgeConfig, report: Fo
         elif (record.frames or 0) < config.min_frames:
             report.bad_sources.append((record.path, f"too short: {record.frames} frames, forging needs at least "
                                                     f"{config.min_frames} (--min-frames)"))
+        elif frames_to_forge(record, config) < config.min_frames:
+            need = config.min_frames * BYTES_PER_PIXEL_FRAME * record.width * record.height / 2**30
+            report.bad_sources.append((record.path, f"too large: {config.min_frames} frames at {record.width}x"
+                                                    f"{record.height} need {need:.3g} GiB, over --memory-gib "
+                                                    f"{config.memory_gib:g}; raise it, or cut the video smaller "
+                                                    "(python -m ttdf.footage DIR --from FOLDER)"))
         else:
             usable.append(record)
+            if frames_to_forge(record, config) < record.frames:
+                report.notes.append(f"{record.path}: forging its first {frames_to_forge(record, config)} of "
+                                    f"{record.frames} frames (--max-frames {config.max_frames}, --memory-gib "
+                                    f"{config.memory_gib:g} at {record.width}x{record.height}); cut long videos "
+                                    "into clips with python -m ttdf.footage to use all of them")
     return usable
+
+
+def frames_to_forge(record: VideoRecord, config: ForgeConfig) -> int:
+    """How many of a source's first frames one job forges: at most ``max_frames``, and what fits ``memory_gib``."""
+    fits = int(config.memory_gib * 2**30 // (BYTES_PER_PIXEL_FRAME * max(record.width * record.height, 1)))
+    return min(record.frames or 0, config.max_frames, fits)
 
 
 def _output(taxonomy: Taxonomy, identity: VideoRecord, pose: VideoRecord, method: str, kind: str) -> VideoRecord:
@@ -174,8 +205,16 @@ def forge_frames(clip: Clip, method: str, *, seed: int, strength: float, tag: tu
     return apply_family(method, clip, make_rng(seed, "forge", method, *tag), strength)
 
 
-def _read(record: VideoRecord, root: Path) -> np.ndarray:
-    frames = np.stack(list(iter_frames(root / record.path)))
+def job_clip(job: _Job, root: Path) -> tuple[np.ndarray, Clip]:
+    """The identity's frames and the animation of one job, from the first ``job.frames`` of its sources."""
+    identity = _read(job.identity, root, job.frames)
+    pose = identity if job.self_reenactment else _read(job.pose, root, job.frames)
+    return identity, forge_clip(identity, pose, self_reenactment=job.self_reenactment)
+
+
+def _read(record: VideoRecord, root: Path, limit: int) -> np.ndarray:
+    """The first ``limit`` frames (decoding stops there, so a long video is never held whole)."""
+    frames = np.stack(list(islice(iter_frames(root / record.path), limit)))
     if (frames.shape[2], frames.shape[1]) != (record.width, record.height):
         raise TTDFError(f"{record.path}: decodes to {frames.shape[2]}x{frames.shape[1]}, not the indexed "
                         f"{record.width}x{record.height}; rerun `ttdf index`")
@@ -187,11 +226,9 @@ def _forge_job(item: tuple[str, _Job, ForgeConfig, tuple[str, ...]]) -> list[tup
     root, job, config, pending = item
     root = Path(root)
     try:
-        identity = _read(job.identity, root)
-        pose = identity if job.self_reenactment else _read(job.pose, root)
-        if min(len(identity), len(pose)) < config.min_frames:
-            raise TTDFError(f"decodes to {min(len(identity), len(pose))} frames, fewer than {config.min_frames}")
-        clip = forge_clip(identity, pose, self_reenactment=job.self_reenactment)
+        _, clip = job_clip(job, root)
+        if clip.frames < config.min_frames:
+            raise TTDFError(f"decodes to {clip.frames} frames, fewer than {config.min_frames}")
     except (TTDFError, OSError, ValueError, cv2.error) as exc:
         reason = getattr(exc, "reason", None) or str(exc)
         return [(out, f"cannot read the sources ({reason[:300]})") for out in job.outputs if out.path in pending]
@@ -284,9 +321,7 @@ def write_preview(root: str | Path, out: str | Path, config: ForgeConfig = Forge
     first = jobs[0].identity
     rows: list[tuple[str, np.ndarray]] = []
     for job in (j for j in jobs if j.identity == first):
-        identity = _read(job.identity, root)
-        pose = identity if job.self_reenactment else _read(job.pose, root)
-        clip = forge_clip(identity, pose, self_reenactment=job.self_reenactment)
+        identity, clip = job_clip(job, root)
         picks = np.linspace(0, clip.frames - 1, columns).round().astype(int)
         if not rows:
             rows.append((f"real {first.identity_id}", identity[picks]))

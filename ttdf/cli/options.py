@@ -109,6 +109,13 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def positive_float(text: str) -> float:
+    value = non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
 def share_type(text: str) -> float:
     """A number from 0 to 1 (argparse type)."""
     value = non_negative_float(text)
