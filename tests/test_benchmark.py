@@ -10,7 +10,9 @@ from sklearn.metrics import roc_auc_score
 from tests.tiny_dataset import write_tiny_dataset
 from tofnet.benchmark import heldout_metrics, mean_rows, model_kwargs_for, write_benchmark
 from tofnet.cli import main as tofnet_main
+from tofnet.evaluate import EvalOptions, evaluate_checkpoint
 from ttdf.index import index_dataset
+from ttdf.records import VideoFilter
 
 
 def _report(reals, fakes, threshold):
@@ -89,6 +91,26 @@ def test_benchmark_cli_trains_each_model_once_and_resumes(tmp_path, capsys, monk
     monkeypatch.setattr(tofnet.train, "train_one_epoch", lambda *a, **k: trained.append(1) or 0.0)
     assert tofnet_main(argv) == 0 and trained == []  # finished cells are not retrained
     assert json.loads((out / "benchmark.json").read_text())["rows"] == table["rows"]
+
+    # thresholds calibrated on the validation real videos: same cells, no retraining, checkpoints left as trained
+    assert tofnet_main([*argv, "--false-alarm-rate", "0.5"]) == 0 and trained == []
+    calibrated = json.loads((out / "benchmark.json").read_text())
+    assert calibrated["threshold"] == "calibrated on validation real videos, false-alarm rate 0.5"
+    assert "at the threshold calibrated on validation real videos, false-alarm rate 0.5" in capsys.readouterr().out
+    for before, row in zip(table["rows"], calibrated["rows"]):
+        best = out / row["model"] / "method-magicdance" / "best"
+        val = evaluate_checkpoint(best, root, VideoFilter(splits=("val",), labels=("real",)),
+                                  options=EvalOptions(progress=False))
+        assert row["threshold"] == pytest.approx(np.median([v["prob"] for v in val["videos"]]))
+        assert json.loads((best / "config.json").read_text())["threshold"] == before["threshold"]
+        assert row["auc"] == before["auc"]
+
+
+def test_benchmark_refuses_a_false_alarm_rate_of_zero_before_training(tmp_path, capsys):
+    assert tofnet_main(["benchmark", "--root", str(tmp_path), "--out", str(tmp_path / "b"), "--models", "rgb_frame",
+                        "--false-alarm-rate", "0"]) == 2
+    assert "false-alarm rate must be between 0 and 1, exclusive (got 0.0)" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
 
 
 def test_benchmark_refuses_a_shared_backbone(tmp_path, capsys):

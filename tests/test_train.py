@@ -11,12 +11,14 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from tests.tiny_dataset import write_tiny_dataset
 import tofnet.train
+from tofnet.checkpoint import load_checkpoint
 from tofnet.cli import main as tofnet_main
 from tofnet.cli.common import train_config_from_args, training_options
 from tofnet.data import DataConfig
@@ -181,6 +183,45 @@ def test_evaluate_and_predict(dataset, tmp_path, capsys):
     # a failure inside a DataLoader worker still reaches the verdict, with its reason
     _, in_worker = predict_videos([outside, corrupt], checkpoint, options=EvalOptions(workers=2, progress=False))
     assert in_worker.error == bad.error
+
+
+def test_calibrate_sets_the_threshold_that_calls_a_share_of_real_videos_forged(dataset, tmp_path, capsys):
+    train(_config(dataset, tmp_path / "run", epochs=1, model="rgb_frame",
+                  model_kwargs={"backbone": "mobilenetv3_small_050"}))
+    checkpoint = tmp_path / "run" / "best"
+    trained_threshold = json.loads((checkpoint / "config.json").read_text())["threshold"]
+    scored = evaluate_checkpoint(checkpoint, dataset, VideoFilter(splits=("val",)), options=EvalOptions(progress=False))
+    reals = [v["prob"] for v in scored["videos"] if v["label"] == 0]
+    assert len(reals) >= 2 and any(v["label"] == 1 for v in scored["videos"])  # forgeries are there, and ignored
+    assert tofnet_main(["calibrate", str(checkpoint), "--root", str(dataset), "--false-alarm-rate", "0.25",
+                        "--no-progress"]) == 0
+    config = json.loads((checkpoint / "config.json").read_text())
+    assert config["threshold"] == pytest.approx(np.quantile(reals, 0.75))
+    assert config["calibration"]["n_real"] == len(reals) and config["calibration"]["false_alarm_rate"] == 0.25
+    assert config["calibration"]["previous_threshold"] == trained_threshold
+    assert f"calibrated {checkpoint}: threshold {config['threshold']:.4f} (was {trained_threshold:.4f}): " \
+           f"{len(reals)} real videos" in capsys.readouterr().out
+    assert evaluate_checkpoint(checkpoint, dataset, VideoFilter(splits=("test",)),
+                               options=EvalOptions(progress=False))["meta"]["threshold"] == config["threshold"]
+    load_checkpoint(checkpoint)  # still a checkpoint
+    # one line naming the fix, never a traceback
+    for argv, says in ((["--false-alarm-rate", "0"], "between 0 and 1, exclusive (got 0.0)"),
+                       (["--compression", "c40"], "no indexed videos match")):
+        assert tofnet_main(["calibrate", str(checkpoint), "--root", str(dataset), "--no-progress", *argv]) == 2
+        assert says in capsys.readouterr().err
+    assert json.loads((checkpoint / "config.json").read_text())["threshold"] == config["threshold"]  # untouched
+
+
+def test_false_alarm_threshold_is_the_quantile_of_real_scores():
+    from tofnet.calibrate import false_alarm_threshold
+
+    scores = [0.1 * k for k in range(11)]
+    assert false_alarm_threshold(scores, 0.1) == pytest.approx(0.9)
+    assert sum(s >= false_alarm_threshold(scores, 0.3) for s in scores) == 4  # 0.7, 0.8, 0.9, 1.0: about 30 %
+    with pytest.raises(TTDFError, match="no real video"):
+        false_alarm_threshold([], 0.05)
+    with pytest.raises(TTDFError, match="between 0 and 1"):
+        false_alarm_threshold(scores, 1.0)
 
 
 def _stem(dataset: Path) -> str:

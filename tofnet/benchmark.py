@@ -4,7 +4,8 @@ Every model is trained and evaluated exactly as ``tofnet loo --protocols method`
 sampling, epochs, seed, threshold calibration on validation), each in ``<out>/<model>/method-<m>/``,
 so an interrupted benchmark resumes and a model added later reuses the finished ones. The result is
 one table, model x held-out method, of video-level AUC, ACC, EER and AP, plus the share of real
-and of forged test videos called correctly at the saved threshold, and the AUC of each generative
+and of forged test videos called correctly at the saved threshold (or, with ``false_alarm_rate``, at one
+calibrated on the validation real videos: :mod:`tofnet.calibrate`), and the AUC of each generative
 configuration apart (TT-DF's Match and Mismatch: the held-out method's forgeries of one
 configuration against all real test videos):
 
@@ -31,6 +32,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score
 
+from tofnet.calibrate import check_false_alarm_rate
 from tofnet.loo import leave_one_method_out
 from tofnet.metrics import auc_interval, bootstrap_counts, resampled_auc
 from tofnet.report import markdown_table
@@ -57,13 +59,15 @@ def model_kwargs_for(model: str, kwargs: dict) -> dict:
 
 
 def run_benchmark(base: TrainConfig, models: Sequence[str], *, methods: Sequence[str] = (),
-                  seeds: Sequence[int] = ()) -> dict:
+                  seeds: Sequence[int] = (), false_alarm_rate: float | None = None) -> dict:
     """Leave-one-method-out for each of ``models``, once per seed (default: ``base.seed``); writes and returns
-    the benchmark table."""
+    the benchmark table. ``false_alarm_rate``: accuracies at thresholds calibrated on validation real videos."""
     if not models:
         raise TTDFError("tofnet benchmark: no model given; pass --models, e.g. --models tofnet rgb_frame")
     if len(set(models)) != len(models):
         raise TTDFError(f"tofnet benchmark: --models lists a model twice ({' '.join(models)})")
+    if false_alarm_rate is not None:
+        check_false_alarm_rate(false_alarm_rate)  # before any training, not after the first cell
     seeds = tuple(seeds) or (base.seed,)
     if len(set(seeds)) != len(seeds):
         raise TTDFError(f"tofnet benchmark: --seeds lists a seed twice ({' '.join(map(str, seeds))})")
@@ -75,10 +79,14 @@ def run_benchmark(base: TrainConfig, models: Sequence[str], *, methods: Sequence
             if config.pseudo_fakes and not reads_pixels(build_model(config)):
                 log.warning("%s reads no RGB: trained without --pseudo-fakes (they change pixels, not flow)", model)
                 config = replace(config, pseudo_fakes=0)
-            for held_out, report in leave_one_method_out(config, tuple(methods)).items():
+            cells = leave_one_method_out(config, tuple(methods), false_alarm_rate=false_alarm_rate)
+            for held_out, report in cells.items():
                 rows.append({"model": model, "held_out": held_out, "seed": seed, **heldout_metrics(report)})
     table = {"protocol": "leave-one-method-out, video level", "models": list(models),
-             "held_out": list(dict.fromkeys(r["held_out"] for r in rows)), "seeds": list(seeds), "rows": rows,
+             "held_out": list(dict.fromkeys(r["held_out"] for r in rows)), "seeds": list(seeds),
+             "threshold": ("calibrated on validation real videos, false-alarm rate "
+                           f"{false_alarm_rate:g}" if false_alarm_rate is not None else "picked on validation "
+                           "at the equal-error point"), "rows": rows,
              "config": base.to_dict()}
     write_benchmark(table, base.out)
     return table
@@ -336,7 +344,7 @@ def benchmark_markdown(table: dict) -> str:
            markdown_table(differences, ["model", f"minus {reference}", "ci_low", "ci_high", "verdict"])]
           if differences else []),
         "All metrics (ACC, real_acc = real videos scored real, fake_acc = forgeries scored forged, "
-        "all at the threshold picked on validation and saved in the checkpoint"
+        f"all at the threshold {table.get('threshold', 'picked on validation at the equal-error point')}"
         f"{'; one row per seed, the mean rows over all' if seeds > 1 else ''}):", "",
         markdown_table([*rows, *means.values()], columns),
         "Video-level AUC by generative configuration (the held-out method's forgeries of one configuration "

@@ -49,6 +49,18 @@ def save_checkpoint(directory: str | Path, model: nn.Module, *, extra_config: di
     return directory
 
 
+def write_threshold(directory: str | Path, threshold: float, *, calibration: dict[str, Any]) -> Path:
+    """Replace a local checkpoint's saved threshold (atomically), keeping how it was picked beside it."""
+    path = Path(directory)
+    if not path.is_dir():
+        raise TTDFError(f"{path}: not a local checkpoint directory; a hub checkpoint is calibrated on a local "
+                        "copy (download it, then pass its folder)")
+    config = _read_config(path)
+    config.update(threshold=threshold, calibration=calibration)
+    atomic_write_text(path / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=False) + "\n")
+    return path
+
+
 def read_checkpoint_config(source: str | Path, *, revision: str | None = None) -> dict[str, Any]:
     """``config.json`` of a checkpoint directory or hub repo (only that file is fetched)."""
     return _read_config(_resolve(source, (CONFIG_NAME,), revision))

@@ -11,6 +11,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from tofnet.calibrate import calibrate_checkpoint
 from tofnet.evaluate import EvalOptions, evaluate_checkpoint
 from tofnet.report import summary_table
 from tofnet.train import TrainConfig, train
@@ -34,25 +35,43 @@ def _train_cell(base: TrainConfig, name: str, **changes) -> Path:
 
 
 def _evaluate_cell(base: TrainConfig, checkpoint: Path, test_filter: VideoFilter, *, eval_name: str,
-                   title: str) -> dict:
+                   title: str, false_alarm_rate: float | None = None) -> dict:
+    """Evaluate one cell at its saved threshold or, with ``false_alarm_rate``, at the one calibrated on the real
+    videos of the validation split (:mod:`tofnet.calibrate`; the checkpoint itself is left as trained)."""
     options = EvalOptions(batch_size=base.batch_size, workers=base.workers, device=base.device, amp=base.amp,
                           progress=base.progress)
-    return evaluate_checkpoint(checkpoint, base.root, test_filter, out_dir=checkpoint.parent / eval_name,
-                               options=options, title=title, flow_weights=base.data.flow_kwargs.get("weights"))
+    flow_weights = base.data.flow_kwargs.get("weights")
+    calibration = None
+    if false_alarm_rate is not None:
+        val_reals = VideoFilter(compressions=base.compressions, splits=(base.val_split,))
+        calibration = calibrate_checkpoint(checkpoint, base.root, val_reals, rate=false_alarm_rate, options=options,
+                                           flow_weights=flow_weights, write=False)
+        options = replace(options, threshold=calibration["threshold"])
+    report = evaluate_checkpoint(checkpoint, base.root, test_filter, out_dir=checkpoint.parent / eval_name,
+                                 options=options, title=title, flow_weights=flow_weights)
+    if calibration is not None:
+        report["meta"]["calibration"] = calibration
+    return report
 
 
-def _run(base: TrainConfig, name: str, test_filter: VideoFilter, *, title: str, **changes) -> dict:
+def _run(base: TrainConfig, name: str, test_filter: VideoFilter, *, title: str,
+         false_alarm_rate: float | None = None, **changes) -> dict:
     """Train one protocol cell and evaluate its best checkpoint on one test selection."""
-    return _evaluate_cell(base, _train_cell(base, name, **changes), test_filter, eval_name="eval", title=title)
+    return _evaluate_cell(base, _train_cell(base, name, **changes), test_filter, eval_name="eval", title=title,
+                          false_alarm_rate=false_alarm_rate)
 
 
-def leave_one_method_out(base: TrainConfig, methods: tuple[str, ...] = ()) -> dict[str, dict]:
+def leave_one_method_out(base: TrainConfig, methods: tuple[str, ...] = (), *,
+                         false_alarm_rate: float | None = None) -> dict[str, dict]:
+    """Per method, a cell trained without it and tested on it; ``false_alarm_rate``: each cell's threshold
+    calibrated on the validation split's real videos (else the one training saved)."""
     methods = methods or _methods_with_videos(base)
     results = {}
     for method in methods:
         test = VideoFilter(methods=(method,), configs=base.configs, compressions=base.compressions, splits=("test",))
         results[method] = _run(base, f"method-{method}", test, title=f"Held-out method: {method}",
-                               holdout_methods=(method,), train_methods=tuple(m for m in methods if m != method))
+                               false_alarm_rate=false_alarm_rate, holdout_methods=(method,),
+                               train_methods=tuple(m for m in methods if m != method))
     return results
 
 

@@ -12,7 +12,7 @@ from ttdf.cli.options import build_cli, run_command
 
 DESCRIPTION = ("TOF-Net body-forgery detection: optical flow, training, held-out-method evaluation "
                "and prediction.")
-COMMAND_MODULES = ("flow", "train", "evaluate", "loo", "benchmark", "predict")
+COMMAND_MODULES = ("flow", "train", "evaluate", "calibrate", "loo", "benchmark", "predict")
 
 
 def build_parser() -> argparse.ArgumentParser:

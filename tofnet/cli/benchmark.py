@@ -6,7 +6,7 @@ import argparse
 from tofnet.benchmark import DEFAULT_MODELS, goal_lines, run_benchmark
 from tofnet.cli.common import out_option, train_config_from_args, training_options
 from tofnet.models import list_models
-from ttdf.cli.options import non_negative_int, root_options, workers_options
+from ttdf.cli.options import non_negative_int, root_options, share_type, workers_options
 from ttdf.errors import TTDFError
 from ttdf.taxonomy import load_taxonomy
 
@@ -26,6 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="train every cell once per seed and report each cell's mean and spread over them "
                              "(default: --seed alone; its cells stay in <out>/<model>/, the others go to "
                              "<out>/<model>/seed-<s>/)")
+    parser.add_argument("--false-alarm-rate", type=share_type, default=None, metavar="RATE",
+                        help="judge real_acc/fake_acc at each cell's threshold calibrated on the validation split's "
+                             "real videos to call RATE of them forged (`tofnet calibrate`; default: the threshold "
+                             "training saved, at the validation equal-error point)")
     parser.set_defaults(func=run)
 
 
@@ -36,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     if args.pretrained_weights:
         raise TTDFError("tofnet benchmark: one --pretrained-weights file cannot fit every model; use "
                         "--model-arg MODEL:pretrained=FILE per model, or --pretrained")
-    table = run_benchmark(train_config_from_args(args), args.models, methods=args.methods, seeds=args.seeds)
+    table = run_benchmark(train_config_from_args(args), args.models, methods=args.methods, seeds=args.seeds,
+                          false_alarm_rate=args.false_alarm_rate)
     with open(f"{args.out}/benchmark.md", encoding="utf-8") as handle:
         print(handle.read())
     for line in goal_lines(table):
