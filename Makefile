@@ -70,6 +70,9 @@ DETECTOR_TOFNET ?= backbone=$(DETECTOR_BACKBONE) embed_dim=64
 # DETECTOR_SEEDS="0 1 2": every held-out cell trained once per seed, each reported as mean ± sd over them (one
 # training's held-out cell can move by 0.4 AUC: docs/DETECTOR.md); each seed adds the held-out trainings' time again
 DETECTOR_SEEDS ?=
+# the saved threshold calls this share of the validation real clips forged (`tofnet calibrate`), in the checkpoint and
+# in every held-out cell: the equal-error threshold of training did not carry over to new scenes (docs/DETECTOR.md)
+DETECTOR_FALSE_ALARMS ?= 0.05
 DETECTOR_SEED_ARGS = $(if $(strip $(DETECTOR_SEEDS)),--seeds $(DETECTOR_SEEDS))
 DETECTOR_BASELINES ?= rgb_frame rgb_temporal flow_only flow_stats_only meso4 meso_inception4
 DETECTOR_BASELINE_ARGS ?= rgb_frame:backbone=$(DETECTOR_BACKBONE) rgb_temporal:backbone=$(DETECTOR_BACKBONE) \
@@ -80,18 +83,21 @@ detector: install
 	$(VENV)/bin/tofnet flow --root $(DETECTOR_ROOT) $(DETECTOR_FLOW) --workers 2
 	$(VENV)/bin/tofnet train --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS) $(DETECTOR_ARGS) --resume \
 	  --model $(DETECTOR_MODEL) $(addprefix --model-arg ,$(DETECTOR_TOFNET))
+	$(VENV)/bin/tofnet calibrate $(DETECTOR_RUNS)/best --root $(DETECTOR_ROOT) --split val \
+	  --false-alarm-rate $(DETECTOR_FALSE_ALARMS) --workers 2 --no-progress
 	@echo "detector: $(DETECTOR_RUNS)/best on the test scenes, real sources it never saw (forged by the families it trained on)"
 	$(VENV)/bin/tofnet evaluate $(DETECTOR_RUNS)/best --root $(DETECTOR_ROOT) --split test --workers 2 --no-progress \
 	  --out $(DETECTOR_RUNS)/test
 	$(VENV)/bin/tofnet benchmark --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS)/loo --models $(DETECTOR_MODEL) \
-	  $(DETECTOR_ARGS) $(addprefix --model-arg $(DETECTOR_MODEL):,$(DETECTOR_TOFNET)) $(DETECTOR_SEED_ARGS)
+	  $(DETECTOR_ARGS) $(addprefix --model-arg $(DETECTOR_MODEL):,$(DETECTOR_TOFNET)) $(DETECTOR_SEED_ARGS) \
+	  --false-alarm-rate $(DETECTOR_FALSE_ALARMS)
 	$(VENV)/bin/tofnet predict $$(ls $(DETECTOR_ROOT)/real/raw/test/* | head -n 1) --checkpoint $(DETECTOR_RUNS)/best
 
 # TOF-Net against the baselines, same protocol, data and settings (reuses the TOF-Net cells of `make detector`).
 detector-benchmark: detector
 	$(VENV)/bin/tofnet benchmark --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS)/loo $(DETECTOR_ARGS) \
 	  --models $(DETECTOR_MODEL) $(DETECTOR_BASELINES) $(addprefix --model-arg $(DETECTOR_MODEL):,$(DETECTOR_TOFNET)) \
-	  $(addprefix --model-arg ,$(DETECTOR_BASELINE_ARGS)) $(DETECTOR_SEED_ARGS)
+	  $(addprefix --model-arg ,$(DETECTOR_BASELINE_ARGS)) $(DETECTOR_SEED_ARGS) --false-alarm-rate $(DETECTOR_FALSE_ALARMS)
 
 bench: install
 	$(PY) -m bench
