@@ -210,6 +210,8 @@ def test_calibrate_sets_the_threshold_that_calls_a_share_of_real_videos_forged(d
         assert tofnet_main(["calibrate", str(checkpoint), "--root", str(dataset), "--no-progress", *argv]) == 2
         assert says in capsys.readouterr().err
     assert json.loads((checkpoint / "config.json").read_text())["threshold"] == config["threshold"]  # untouched
+    assert tofnet_main(["calibrate", "someone/detector", "--root", str(dataset), "--no-progress"]) == 2
+    assert "someone/detector: not a local checkpoint folder" in capsys.readouterr().err
 
 
 def test_false_alarm_threshold_is_the_quantile_of_real_scores():

@@ -45,6 +45,9 @@ def calibrate_checkpoint(checkpoint: str | Path, root: str | Path, filt: VideoFi
     one ``evaluate`` and ``predict`` use), the record kept beside it in ``config.json``.
     """
     check_false_alarm_rate(rate)  # before the scoring, not after it
+    if write and not Path(checkpoint).is_dir():
+        raise TTDFError(f"{checkpoint}: not a local checkpoint folder; calibrate a local copy of a hub checkpoint "
+                        "(its threshold is saved in the folder's config.json)")
     filt = replace(filt, labels=("real",))
     previous = read_checkpoint_config(checkpoint).get("threshold")
     report = evaluate_checkpoint(checkpoint, root, filt, options=options, flow_weights=flow_weights)

@@ -52,9 +52,6 @@ def save_checkpoint(directory: str | Path, model: nn.Module, *, extra_config: di
 def write_threshold(directory: str | Path, threshold: float, *, calibration: dict[str, Any]) -> Path:
     """Replace a local checkpoint's saved threshold (atomically), keeping how it was picked beside it."""
     path = Path(directory)
-    if not path.is_dir():
-        raise TTDFError(f"{path}: not a local checkpoint directory; a hub checkpoint is calibrated on a local "
-                        "copy (download it, then pass its folder)")
     config = _read_config(path)
     config.update(threshold=threshold, calibration=calibration)
     atomic_write_text(path / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=False) + "\n")

@@ -59,7 +59,7 @@ class ForgeConfig:
     # NOTE: the two limits below choose how much of a long source is forged, not how a video is made, so they are
     # not in content_key: a root may hold forgeries of several lengths, as TT-DF does
     max_frames: int = 300    # a longer source gives its first max_frames (TT-DF's forgeries average 225 frames)
-    memory_gib: float = 4.0  # one job's working memory: fewer frames of a large source, never an out-of-memory kill
+    memory_gib: float = 4.0  # one job's working memory: fewer frames of a large source, never an out-of-memory
 
     def validate(self, taxonomy: Taxonomy) -> "ForgeConfig":
         """Raise a :class:`TTDFError` naming the bad option; return self."""

@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "motion) and a cross-reenactment fake (its first frame driven by the optical flow of another "
                     "source of the same split and frame size) where the taxonomy puts that method. Deterministic in "
                     "--seed; existing outputs are kept, so an interrupted run resumes. Sources too short, unreadable "
-                    "or too large for --memory-gib are listed and skipped; a long source gives its first frames. Run `ttdf index` first; `ttdf compress` then makes c23/c40. "
+                    "or too large for --memory-gib are listed and skipped; a long source gives its first frames. "
+                    "Run `ttdf index` first; `ttdf compress` then makes c23/c40. "
                     f"{SHARD_OUTPUTS_HELP}")
     parser.add_argument("--methods", nargs="+", choices=families, default=None, metavar="M",
                         help=f"forge families (default: all of {', '.join(families)})")
