@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threshold", type=float, default=None,
-                        help="P(fake) threshold for ACC/labels (default: the checkpoint's, picked on validation)")
+                        help="P(fake) threshold for ACC/labels (default: the checkpoint's saved one, picked on "
+                             "validation or set by `tofnet calibrate`)")
     parser.add_argument("--flow-weights", type=Path, default=None, metavar="FILE",
                         help="the RAFT weights file the checkpoint's flow used, when it used one")
     parser.add_argument("--json", action="store_true", help="print JSON")
