@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 
 from tests.tiny_dataset import write_tiny_dataset
 import tofnet.train
+from tofnet.calibrate import calibrate_on_videos
 from tofnet.checkpoint import load_checkpoint
 from tofnet.cli import main as tofnet_main
 from tofnet.cli.common import train_config_from_args, training_options
@@ -212,6 +213,18 @@ def test_calibrate_sets_the_threshold_that_calls_a_share_of_real_videos_forged(d
     assert json.loads((checkpoint / "config.json").read_text())["threshold"] == config["threshold"]  # untouched
     assert tofnet_main(["calibrate", "someone/detector", "--root", str(dataset), "--no-progress"]) == 2
     assert "someone/detector: not a local checkpoint folder" in capsys.readouterr().err
+    # the same real videos given as files (your own camera's, no root): the same threshold; a bad file is named
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 50)
+    files = [v["path"] for v in scored["videos"] if v["label"] == 0]
+    assert tofnet_main(["calibrate", str(checkpoint), "--videos", *files, str(corrupt), "--false-alarm-rate", "0.25",
+                        "--no-progress"]) == 0
+    assert f"SKIPPED  {corrupt}" in capsys.readouterr().out
+    again = json.loads((checkpoint / "config.json").read_text())
+    assert again["threshold"] == pytest.approx(config["threshold"], abs=1e-6)
+    assert again["calibration"]["n_real"] == len(files) and list(again["calibration"]["unreadable"]) == [str(corrupt)]
+    with pytest.raises(TTDFError, match="none of the 1 video"):
+        calibrate_on_videos(checkpoint, [corrupt], options=EvalOptions(progress=False))
 
 
 def test_false_alarm_threshold_is_the_quantile_of_real_scores():

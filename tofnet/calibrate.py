@@ -17,6 +17,7 @@ import numpy as np
 
 from tofnet.checkpoint import read_checkpoint_config, write_threshold
 from tofnet.evaluate import EvalOptions, evaluate_checkpoint
+from tofnet.predict import predict_videos
 from ttdf.errors import TTDFError
 from ttdf.records import VideoFilter
 
@@ -44,23 +45,50 @@ def calibrate_checkpoint(checkpoint: str | Path, root: str | Path, filt: VideoFi
     Returns the calibration record; with ``write`` it also becomes the checkpoint's saved threshold (the
     one ``evaluate`` and ``predict`` use), the record kept beside it in ``config.json``.
     """
-    check_false_alarm_rate(rate)  # before the scoring, not after it
-    if write and not Path(checkpoint).is_dir():
-        raise TTDFError(f"{checkpoint}: not a local checkpoint folder; calibrate a local copy of a hub checkpoint "
-                        "(its threshold is saved in the folder's config.json)")
+    _check(checkpoint, rate, write)
     filt = replace(filt, labels=("real",))
-    previous = read_checkpoint_config(checkpoint).get("threshold")
     report = evaluate_checkpoint(checkpoint, root, filt, options=options, flow_weights=flow_weights)
     reals = [video["prob"] for video in report["videos"] if video["label"] == 0]
     if not reals:
         raise TTDFError(f"{root}: no readable real video matches {filt!r}; calibrate on a split or selection "
                         "that holds real videos (e.g. --split val)")
+    return _calibrated(checkpoint, reals, rate, {"root": str(root), "filter": repr(filt)}, write)
+
+
+def calibrate_on_videos(checkpoint: str | Path, videos: Sequence[str | Path], *,
+                        rate: float = DEFAULT_FALSE_ALARM_RATE, options: EvalOptions = EvalOptions(),
+                        flow_weights: str | Path | None = None, write: bool = True) -> dict:
+    """As :func:`calibrate_checkpoint`, on video files known to be real (your own camera's), no root needed.
+
+    Files that cannot be read are left out and named in the record's ``unreadable``.
+    """
+    _check(checkpoint, rate, write)
+    verdicts = predict_videos(videos, checkpoint, options=options, flow_weights=flow_weights)
+    reals = [v.prob_fake for v in verdicts if v.prob_fake is not None]
+    unreadable = {v.path: v.error for v in verdicts if v.prob_fake is None}
+    if not reals:
+        raise TTDFError(f"none of the {len(verdicts)} video(s) could be read ({next(iter(unreadable.values()))}); "
+                        "pass real video files")
+    return _calibrated(checkpoint, reals, rate, {"videos": [v.path for v in verdicts], "unreadable": unreadable},
+                       write)
+
+
+def _check(checkpoint: str | Path, rate: float, write: bool) -> None:
+    """Refuse bad arguments before the scoring, not after it."""
+    check_false_alarm_rate(rate)
+    if write and not Path(checkpoint).is_dir():
+        raise TTDFError(f"{checkpoint}: not a local checkpoint folder; calibrate a local copy of a hub checkpoint "
+                        "(its threshold is saved in the folder's config.json)")
+
+
+def _calibrated(checkpoint: str | Path, reals: Sequence[float], rate: float, source: dict, write: bool) -> dict:
     threshold = false_alarm_threshold(reals, rate)
     record = {"rule": "false_alarm_rate", "false_alarm_rate": rate, "threshold": threshold, "n_real": len(reals),
-              "root": str(root), "filter": repr(filt), "previous_threshold": previous}
+              **source, "previous_threshold": read_checkpoint_config(checkpoint).get("threshold")}
     if write:
         write_threshold(checkpoint, threshold, calibration=record)
     return record
 
 
-__all__ = ["DEFAULT_FALSE_ALARM_RATE", "calibrate_checkpoint", "check_false_alarm_rate", "false_alarm_threshold"]
+__all__ = ["DEFAULT_FALSE_ALARM_RATE", "calibrate_checkpoint", "calibrate_on_videos", "check_false_alarm_rate",
+           "false_alarm_threshold"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tofnet.calibrate import DEFAULT_FALSE_ALARM_RATE, calibrate_checkpoint
+from tofnet.calibrate import DEFAULT_FALSE_ALARM_RATE, calibrate_checkpoint, calibrate_on_videos
 from tofnet.evaluate import EvalOptions
 from ttdf.cli.options import filter_from_args, filter_options, positive_int, root_options, share_type, workers_options
 
@@ -16,9 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Scores the selected real videos of the root (forgeries are ignored) and saves, in the "
                     "checkpoint's config.json, the threshold above which --false-alarm-rate of them score; "
                     "`tofnet evaluate` and `tofnet predict` then use it. Calibrate on validation scenes, or on "
-                    "real footage of the camera you will check (imported with `ttdf import --label real`), "
-                    "never on the videos you report results on.")
+                    "real footage of the camera you will check (--videos FILE..., or imported with `ttdf import "
+                    "--label real`), never on the videos you report results on.")
     parser.add_argument("checkpoint", type=Path, help="local checkpoint folder (model.safetensors + config.json)")
+    parser.add_argument("--videos", nargs="+", type=Path, metavar="FILE",
+                        help="calibrate on these video files, all real (e.g. your own camera's), instead of the "
+                             "root's videos")
     parser.add_argument("--false-alarm-rate", type=share_type, default=DEFAULT_FALSE_ALARM_RATE, metavar="RATE",
                         help="share of real videos to call forged, between 0 and 1 (default: %(default)s)")
     parser.add_argument("--batch-size", type=positive_int, default=8)
@@ -31,8 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     options = EvalOptions(batch_size=args.batch_size, workers=args.workers if args.workers > 1 else 0,
                           device=args.device, progress=args.progress)
-    record = calibrate_checkpoint(args.checkpoint, args.root, filter_from_args(args), rate=args.false_alarm_rate,
-                                  options=options, flow_weights=args.flow_weights)
+    if args.videos:
+        record = calibrate_on_videos(args.checkpoint, args.videos, rate=args.false_alarm_rate, options=options,
+                                     flow_weights=args.flow_weights)
+    else:
+        record = calibrate_checkpoint(args.checkpoint, args.root, filter_from_args(args), rate=args.false_alarm_rate,
+                                      options=options, flow_weights=args.flow_weights)
+    for path, reason in record.get("unreadable", {}).items():
+        print(f"  SKIPPED  {path}  {reason}")
     previous = record["previous_threshold"]
     print(f"calibrated {args.checkpoint}: threshold {record['threshold']:.4f} (was "
           f"{'none' if previous is None else f'{previous:.4f}'}): {record['n_real']} real videos, about "
