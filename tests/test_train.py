@@ -201,7 +201,7 @@ def test_calibrate_sets_the_threshold_that_calls_a_share_of_real_videos_forged(d
     assert config["calibration"]["n_real"] == len(reals) and config["calibration"]["false_alarm_rate"] == 0.25
     assert config["calibration"]["previous_threshold"] == trained_threshold
     assert f"calibrated {checkpoint}: threshold {config['threshold']:.4f} (was {trained_threshold:.4f}): " \
-           f"{len(reals)} real videos" in capsys.readouterr().out
+           f"{len(reals)} real video(s)" in capsys.readouterr().out
     assert evaluate_checkpoint(checkpoint, dataset, VideoFilter(splits=("test",)),
                                options=EvalOptions(progress=False))["meta"]["threshold"] == config["threshold"]
     load_checkpoint(checkpoint)  # still a checkpoint
@@ -219,7 +219,9 @@ def test_calibrate_sets_the_threshold_that_calls_a_share_of_real_videos_forged(d
     files = [v["path"] for v in scored["videos"] if v["label"] == 0]
     assert tofnet_main(["calibrate", str(checkpoint), "--videos", *files, str(corrupt), "--false-alarm-rate", "0.25",
                         "--no-progress"]) == 0
-    assert f"SKIPPED  {corrupt}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"SKIPPED  {corrupt}" in printed
+    assert f"note: {len(files)} real video(s) are fewer than the 4 a false-alarm rate of 0.25 needs" in printed
     again = json.loads((checkpoint / "config.json").read_text())
     assert again["threshold"] == pytest.approx(config["threshold"], abs=1e-6)
     assert again["calibration"]["n_real"] == len(files) and list(again["calibration"]["unreadable"]) == [str(corrupt)]

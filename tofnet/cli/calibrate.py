@@ -42,8 +42,11 @@ def run(args: argparse.Namespace) -> int:
                                       options=options, flow_weights=args.flow_weights)
     for path, reason in record.get("unreadable", {}).items():
         print(f"  SKIPPED  {path}  {reason}")
-    previous = record["previous_threshold"]
+    previous, n_real, rate = record["previous_threshold"], record["n_real"], record["false_alarm_rate"]
     print(f"calibrated {args.checkpoint}: threshold {record['threshold']:.4f} (was "
-          f"{'none' if previous is None else f'{previous:.4f}'}): {record['n_real']} real videos, about "
-          f"{record['false_alarm_rate']:.0%} of them scored forged")
+          f"{'none' if previous is None else f'{previous:.4f}'}): {n_real} real video(s), about {rate:.0%} of them "
+          "scored forged")
+    if n_real * rate < 1:
+        print(f"note: {n_real} real video(s) are fewer than the {round(1 / rate)} a false-alarm rate of {rate:g} "
+              "needs to be measured: the threshold lies between their highest scores; calibrate on more")
     return 0
