@@ -82,9 +82,7 @@ detector: install
 	$(VENV)/bin/ttdf forge --root $(DETECTOR_ROOT) --workers 2
 	$(VENV)/bin/tofnet flow --root $(DETECTOR_ROOT) $(DETECTOR_FLOW) --workers 2
 	$(VENV)/bin/tofnet train --root $(DETECTOR_ROOT) --out $(DETECTOR_RUNS) $(DETECTOR_ARGS) --resume \
-	  --model $(DETECTOR_MODEL) $(addprefix --model-arg ,$(DETECTOR_TOFNET))
-	$(VENV)/bin/tofnet calibrate $(DETECTOR_RUNS)/best --root $(DETECTOR_ROOT) --split val \
-	  --false-alarm-rate $(DETECTOR_FALSE_ALARMS) --workers 2 --no-progress
+	  --model $(DETECTOR_MODEL) $(addprefix --model-arg ,$(DETECTOR_TOFNET)) --false-alarm-rate $(DETECTOR_FALSE_ALARMS)
 	@echo "detector: $(DETECTOR_RUNS)/best on the test scenes, real sources it never saw (forged by the families it trained on)"
 	$(VENV)/bin/tofnet evaluate $(DETECTOR_RUNS)/best --root $(DETECTOR_ROOT) --split test --workers 2 --no-progress \
 	  --out $(DETECTOR_RUNS)/test

@@ -229,6 +229,22 @@ def test_calibrate_sets_the_threshold_that_calls_a_share_of_real_videos_forged(d
         calibrate_on_videos(checkpoint, [corrupt], options=EvalOptions(progress=False))
 
 
+def test_train_then_calibrate_in_one_command(dataset, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--root", str(dataset), "--out", str(out), "--model", "rgb_frame", "--backbone",
+            "mobilenetv3_small_050", "--epochs", "1", "--size", "32x32", "--clip-len", "3", "--clips-per-video", "1",
+            "--eval-clips-per-video", "2", "--batch-size", "4", "--no-progress", "--false-alarm-rate", "0.5"]
+    assert tofnet_main([*argv[:-2], "--false-alarm-rate", "0"]) == 2 and not out.exists()  # refused before training
+    capsys.readouterr()
+    assert tofnet_main(argv) == 0
+    config = json.loads((out / "best" / "config.json").read_text())
+    scored = evaluate_checkpoint(out / "best", dataset, VideoFilter(splits=("val",), labels=("real",)),
+                                 options=EvalOptions(progress=False))
+    assert config["threshold"] == pytest.approx(np.median([v["prob"] for v in scored["videos"]]))
+    assert config["calibration"]["false_alarm_rate"] == 0.5
+    assert f"threshold calibrated on {len(scored['videos'])} validation real video(s)" in capsys.readouterr().out
+
+
 def test_false_alarm_threshold_is_the_quantile_of_real_scores():
     from tofnet.calibrate import false_alarm_threshold
 

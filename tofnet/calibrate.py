@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from tofnet.evaluate import EvalOptions, evaluate_checkpoint
 from tofnet.predict import predict_videos
 from ttdf.errors import TTDFError
 from ttdf.records import VideoFilter
+
+if TYPE_CHECKING:
+    from tofnet.train import TrainConfig
 
 DEFAULT_FALSE_ALARM_RATE = 0.05
 
@@ -53,6 +57,15 @@ def calibrate_checkpoint(checkpoint: str | Path, root: str | Path, filt: VideoFi
         raise TTDFError(f"{root}: no readable real video matches {filt!r}; calibrate on a split or selection "
                         "that holds real videos (e.g. --split val)")
     return _calibrated(checkpoint, reals, rate, {"root": str(root), "filter": repr(filt)}, write)
+
+
+def calibrate_on_validation(checkpoint: str | Path, config: TrainConfig, rate: float, *, write: bool = True) -> dict:
+    """:func:`calibrate_checkpoint` on the real videos of the validation split a training ``config`` used."""
+    options = EvalOptions(batch_size=config.batch_size, workers=config.workers, device=config.device, amp=config.amp,
+                          progress=config.progress)
+    return calibrate_checkpoint(checkpoint, config.root,
+                                VideoFilter(compressions=config.compressions, splits=(config.val_split,)), rate=rate,
+                                options=options, flow_weights=config.data.flow_kwargs.get("weights"), write=write)
 
 
 def calibrate_on_videos(checkpoint: str | Path, videos: Sequence[str | Path], *,
@@ -90,5 +103,5 @@ def _calibrated(checkpoint: str | Path, reals: Sequence[float], rate: float, sou
     return record
 
 
-__all__ = ["DEFAULT_FALSE_ALARM_RATE", "calibrate_checkpoint", "calibrate_on_videos", "check_false_alarm_rate",
-           "false_alarm_threshold"]
+__all__ = ["DEFAULT_FALSE_ALARM_RATE", "calibrate_checkpoint", "calibrate_on_validation", "calibrate_on_videos",
+           "check_false_alarm_rate", "false_alarm_threshold"]

@@ -11,7 +11,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from tofnet.calibrate import calibrate_checkpoint
+from tofnet.calibrate import calibrate_on_validation
 from tofnet.evaluate import EvalOptions, evaluate_checkpoint
 from tofnet.report import summary_table
 from tofnet.train import TrainConfig, train
@@ -40,15 +40,12 @@ def _evaluate_cell(base: TrainConfig, checkpoint: Path, test_filter: VideoFilter
     videos of the validation split (:mod:`tofnet.calibrate`; the checkpoint itself is left as trained)."""
     options = EvalOptions(batch_size=base.batch_size, workers=base.workers, device=base.device, amp=base.amp,
                           progress=base.progress)
-    flow_weights = base.data.flow_kwargs.get("weights")
     calibration = None
     if false_alarm_rate is not None:
-        val_reals = VideoFilter(compressions=base.compressions, splits=(base.val_split,))
-        calibration = calibrate_checkpoint(checkpoint, base.root, val_reals, rate=false_alarm_rate, options=options,
-                                           flow_weights=flow_weights, write=False)
+        calibration = calibrate_on_validation(checkpoint, base, false_alarm_rate, write=False)
         options = replace(options, threshold=calibration["threshold"])
     report = evaluate_checkpoint(checkpoint, base.root, test_filter, out_dir=checkpoint.parent / eval_name,
-                                 options=options, title=title, flow_weights=flow_weights)
+                                 options=options, title=title, flow_weights=base.data.flow_kwargs.get("weights"))
     if calibration is not None:
         report["meta"]["calibration"] = calibration
     return report
