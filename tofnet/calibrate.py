@@ -12,18 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tofnet.checkpoint import read_checkpoint_config, write_threshold
 from tofnet.evaluate import EvalOptions, evaluate_checkpoint
 from tofnet.predict import predict_videos
+from tofnet.train import TrainConfig, eval_options
 from ttdf.errors import TTDFError
 from ttdf.records import VideoFilter
-
-if TYPE_CHECKING:
-    from tofnet.train import TrainConfig
 
 DEFAULT_FALSE_ALARM_RATE = 0.05
 
@@ -61,11 +58,10 @@ def calibrate_checkpoint(checkpoint: str | Path, root: str | Path, filt: VideoFi
 
 def calibrate_on_validation(checkpoint: str | Path, config: TrainConfig, rate: float, *, write: bool = True) -> dict:
     """:func:`calibrate_checkpoint` on the real videos of the validation split a training ``config`` used."""
-    options = EvalOptions(batch_size=config.batch_size, workers=config.workers, device=config.device, amp=config.amp,
-                          progress=config.progress)
     return calibrate_checkpoint(checkpoint, config.root,
                                 VideoFilter(compressions=config.compressions, splits=(config.val_split,)), rate=rate,
-                                options=options, flow_weights=config.data.flow_kwargs.get("weights"), write=write)
+                                options=eval_options(config), flow_weights=config.data.flow_kwargs.get("weights"),
+                                write=write)
 
 
 def calibrate_on_videos(checkpoint: str | Path, videos: Sequence[str | Path], *,

@@ -14,7 +14,7 @@ from pathlib import Path
 from tofnet.calibrate import calibrate_on_validation
 from tofnet.evaluate import EvalOptions, evaluate_checkpoint
 from tofnet.report import summary_table
-from tofnet.train import TrainConfig, train
+from tofnet.train import TrainConfig, eval_options, train
 from ttdf.fsutil import atomic_write_text
 from ttdf.index import VideoIndex
 from ttdf.records import VideoFilter
@@ -38,8 +38,7 @@ def _evaluate_cell(base: TrainConfig, checkpoint: Path, test_filter: VideoFilter
                    title: str, false_alarm_rate: float | None = None) -> dict:
     """Evaluate one cell at its saved threshold or, with ``false_alarm_rate``, at the one calibrated on the real
     videos of the validation split (:mod:`tofnet.calibrate`; the checkpoint itself is left as trained)."""
-    options = EvalOptions(batch_size=base.batch_size, workers=base.workers, device=base.device, amp=base.amp,
-                          progress=base.progress)
+    options = eval_options(base)
     calibration = None
     if false_alarm_rate is not None:
         calibration = calibrate_on_validation(checkpoint, base, false_alarm_rate, write=False)

@@ -154,8 +154,8 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, loss_fn, *, dev
 def validation_inputs(dataset: ClipDataset, config: TrainConfig, *, device: torch.device | str = "cpu",
                       dist_info: DistInfo = DistInfo()) -> list[dict] | None:
     """This rank's validation batches, read once (they are the same every epoch), or None past VAL_CACHE_BYTES."""
-    return load_batches(dataset, _val_options(config, device), indices=_val_shard(dataset, dist_info),
-                        max_bytes=VAL_CACHE_BYTES)
+    options = eval_options(config, device=device, progress=False)
+    return load_batches(dataset, options, indices=_val_shard(dataset, dist_info), max_bytes=VAL_CACHE_BYTES)
 
 
 def validate(model, dataset: ClipDataset, config: TrainConfig, *, device: torch.device | str = "cpu",
@@ -164,8 +164,8 @@ def validate(model, dataset: ClipDataset, config: TrainConfig, *, device: torch.
 
     ``batches``: this rank's clips from :func:`validation_inputs` (else they are read again).
     """
-    clips = predict_clips(model, dataset, _val_options(config, device), indices=_val_shard(dataset, dist_info),
-                          batches=batches)
+    options = eval_options(config, device=device, progress=False)
+    clips = predict_clips(model, dataset, options, indices=_val_shard(dataset, dist_info), batches=batches)
     parts = gather_objects((clips, dataset.failures), dist_info)
     clips = [clip for part, _ in parts for clip in part]
     for _, failures in parts:
@@ -181,9 +181,12 @@ def _val_shard(dataset: ClipDataset, dist_info: DistInfo) -> list[int]:
     return [i for i in range(len(dataset)) if (i // per_video) % dist_info.world_size == dist_info.rank]
 
 
-def _val_options(config: TrainConfig, device: torch.device | str) -> EvalOptions:
-    return EvalOptions(batch_size=config.batch_size, workers=config.workers, device=str(device), amp=config.amp,
-                       progress=False)
+def eval_options(config: TrainConfig, *, device: torch.device | str | None = None,
+                 progress: bool | None = None) -> EvalOptions:
+    """How a training scores videos outside its steps (validation, calibration, held-out tests): its batch size,
+    workers, device and AMP."""
+    return EvalOptions(batch_size=config.batch_size, workers=config.workers, device=str(device or config.device),
+                       amp=config.amp, progress=config.progress if progress is None else progress)
 
 
 def train(config: TrainConfig) -> dict:

@@ -160,7 +160,7 @@ def _usable_sources(indexed: list[IndexedVideo], config: ForgeConfig, report: Fo
         elif (record.frames or 0) < config.min_frames:
             report.bad_sources.append((record.path, f"too short: {record.frames} frames, forging needs at least "
                                                     f"{config.min_frames} (--min-frames)"))
-        elif frames_to_forge(record, config) < config.min_frames:
+        elif (frames := frames_to_forge(record, config)) < config.min_frames:
             need = config.min_frames * BYTES_PER_PIXEL_FRAME * record.width * record.height / 2**30
             report.bad_sources.append((record.path, f"too large: {config.min_frames} frames at {record.width}x"
                                                     f"{record.height} need {need:.3g} GiB, over --memory-gib "
@@ -168,9 +168,9 @@ def _usable_sources(indexed: list[IndexedVideo], config: ForgeConfig, report: Fo
                                                     "(python -m ttdf.footage DIR --from FOLDER)"))
         else:
             usable.append(record)
-            if frames_to_forge(record, config) < record.frames:
-                report.notes.append(f"{record.path}: forging its first {frames_to_forge(record, config)} of "
-                                    f"{record.frames} frames (--max-frames {config.max_frames}, --memory-gib "
+            if frames < record.frames:
+                report.notes.append(f"{record.path}: forging its first {frames} of {record.frames} frames "
+                                    f"(--max-frames {config.max_frames}, --memory-gib "
                                     f"{config.memory_gib:g} at {record.width}x{record.height}); cut long videos "
                                     "into clips with python -m ttdf.footage to use all of them")
     return usable
