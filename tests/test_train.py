@@ -61,6 +61,7 @@ def test_train_writes_checkpoints_metrics_and_run_config(dataset, tmp_path):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [0, 1]
     assert {r["val_n"] for r in rows} == {_count(dataset, VideoFilter(splits=("val",)))}  # every val video scored
+    assert all(r["train_seconds"] > 0 and r["val_seconds"] > 0 for r in rows)  # where an epoch's time goes
     for folder in ("best", "last"):
         config = json.loads((run / folder / "config.json").read_text())
         assert config["model"]["name"] == "tofnet" and config["data"]["clip_len"] == 3

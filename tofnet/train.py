@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -281,17 +282,20 @@ def _train(config: TrainConfig, dist_info: DistInfo) -> dict:
         torch.manual_seed(config.seed * 100_003 + epoch)
         sampler.set_epoch(epoch)
         train_set.set_epoch(epoch)
+        started = time.perf_counter()
         loss = train_one_epoch(net, loader, optimizer, scheduler, scaler, loss_fn, device=device, config=config,
                                epoch=epoch, dist_info=dist_info)
         for failures in gather_objects(train_set.failures, dist_info):
             train_set.failures.update(failures)
+        trained = time.perf_counter()
         metrics = validate(model, val_set, config, device=device, dist_info=dist_info, batches=val_batches)
+        seconds = {"train_seconds": round(trained - started, 2), "val_seconds": round(time.perf_counter() - trained, 2)}
         improved = best is None or _score(metrics) > _score(best)
         best = metrics if improved else best
         if dist_info.is_main:
             row = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0],
                    "world_size": dist_info.world_size, "failed_videos": len(train_set.failures | val_set.failures),
-                   **{f"val_{k}": v for k, v in metrics.items()}}
+                   **{f"val_{k}": v for k, v in metrics.items()}, **seconds}
             extra = {"data": data_config.portable().to_dict(), "train": config.to_dict(), "epoch": epoch,
                      "metrics": metrics, "threshold": metrics["threshold"]}
             if improved:

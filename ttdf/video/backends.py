@@ -18,8 +18,8 @@ import numpy as np
 
 from ttdf.errors import VideoError
 from ttdf.video.pool import pooled
-from ttdf.video.probe import (FrameTable, display_turns, frame_table, open_container, probe_video, quarter_turns,
-                              short_reason, upright)
+from ttdf.video.probe import (FrameTable, as_displayed, display_turns, frame_table, open_container, probe_video,
+                              short_reason)
 
 # NOTE: PyAV decodes H.264 on one thread by default (slice threading, and x264 writes one slice);
 # frame threading is what OpenCV and decord use out of the box, and what keeps up with them.
@@ -269,7 +269,7 @@ def _pyav_image(frame: av.VideoFrame, gray: bool) -> np.ndarray:
     Within about one grey level of ``cv2.cvtColor(rgb, COLOR_RGB2GRAY)`` (the BT.601 luma weights), at a
     fraction of the cost of swscale's conversion (rgb24 or gray alike).
     """
-    return upright(_pyav_stored_image(frame, gray), quarter_turns(frame.rotation))
+    return as_displayed(frame, _pyav_stored_image(frame, gray))
 
 
 def _pyav_stored_image(frame: av.VideoFrame, gray: bool) -> np.ndarray:

@@ -182,6 +182,11 @@ def upright(image: np.ndarray, turns: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, turns)) if turns % 4 else image
 
 
+def as_displayed(frame: av.VideoFrame, image: np.ndarray) -> np.ndarray:
+    """``image`` decoded from ``frame``, turned as players show that frame (its display matrix)."""
+    return upright(image, quarter_turns(frame.rotation))
+
+
 def _count_decoded(container, stream, table: FrameTable, *, decode: bool) -> tuple[int, Exception | None, int]:
     """(frames that decode, the decoding error that stopped the count or None, the display's quarter turns).
 
@@ -218,7 +223,7 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
     with open_video(path) as (container, stream):
         try:
             for frame in container.decode(stream):
-                yield upright(frame.to_ndarray(format="rgb24"), quarter_turns(frame.rotation))
+                yield as_displayed(frame, frame.to_ndarray(format="rgb24"))
         except (av.FFmpegError, OSError) as exc:
             raise VideoError(path, f"stream is corrupt or truncated ({short_reason(exc)})") from exc
 
