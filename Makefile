@@ -55,8 +55,8 @@ footage: install
 DETECTOR_ROOT ?= data/detector
 DETECTOR_RUNS ?= runs/detector
 DETECTOR_FLOW := --size 48x64
-# 4 epochs of a plain ResNet (resnet10t): `make detector` in 25 minutes on 2 cores from a fresh clone (install and
-# downloads included) with the 64 clips of 19 scenes (28.8 and 31.5 on two later machines);
+# 4 epochs of a plain ResNet (resnet10t): `make detector` in 27.4 minutes on 2 cores from a fresh clone (install and
+# downloads included) with the 64 clips of 19 scenes (24.9 to 32.3 on earlier machines and code: docs/DETECTOR.md);
 # MobileNetV3 from scratch mostly stayed at the constant answer (docs/DETECTOR.md)
 DETECTOR_EPOCHS ?= 4
 DETECTOR_BACKBONE ?= resnet10t
