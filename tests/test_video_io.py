@@ -22,11 +22,11 @@ def test_encode_probe_decode(tmp_path):
 
 def test_lossless_presets_decode_to_the_same_pixels(tmp_path):
     """Raw videos are written with the fastest preset: at crf 0 the preset must change only speed and size."""
-    from ttdf.generate import LOSSLESS_PRESET, RAW_PRESET
+    from ttdf.generate import LOSSLESS_PRESET, LOSSY_PRESET
     frames = np.random.default_rng(0).integers(0, 255, (6, 32, 48, 3), dtype=np.uint8)
     frames[3:] = np.roll(frames[:3], 2, axis=2)  # motion, so inter prediction is used
     decoded = []
-    for preset in (LOSSLESS_PRESET, RAW_PRESET, "medium"):
+    for preset in (LOSSLESS_PRESET, LOSSY_PRESET, "medium"):
         encode_video(tmp_path / f"{preset}.mp4", frames, fps=10, crf=0, preset=preset, threads=1)
         decoded.append(np.stack(list(iter_frames(tmp_path / f"{preset}.mp4"))))
     assert LOSSLESS_PRESET != "medium" and (tmp_path / f"{LOSSLESS_PRESET}.mp4").read_bytes() != \

@@ -19,10 +19,10 @@ from ttdf.fsutil import atomic_write_text, sha256_file
 from ttdf.records import VideoRecord
 from ttdf.video import encode_video, probe_video
 
-# crf 0 is lossless: every preset decodes to the same pixels, only speed and size differ (ultrafast: a fourth of
-# veryfast's time on make detector's clips, files a fifth larger). Above crf 0 the preset changes the pixels.
+# crf 0 is lossless: every preset decodes to the same pixels, only speed and size differ (ultrafast: a third of
+# veryfast's time on make detector's clips, its data a sixth larger). Above crf 0 the preset changes the pixels.
 LOSSLESS_PRESET = "ultrafast"
-RAW_PRESET = "veryfast"
+LOSSY_PRESET = "veryfast"
 _F = TypeVar("_F", bound=Callable)
 
 
@@ -102,7 +102,7 @@ def write_video(root: Path, record: VideoRecord, frames: Iterable[np.ndarray] | 
     target = Path(root) / record.path
     if not target.exists():
         encode_video(target, frames() if callable(frames) else frames, fps=fps, crf=crf, threads=1,
-                     preset=LOSSLESS_PRESET if crf == 0 else RAW_PRESET)
+                     preset=LOSSLESS_PRESET if crf == 0 else LOSSY_PRESET)
     return record.with_(**{**video_metadata(target), "fps": fps})
 
 
@@ -112,5 +112,5 @@ def video_metadata(path: Path) -> dict:
     return dict(frames=info.frames, fps=info.fps, width=info.width, height=info.height, sha256=sha256_file(path))
 
 
-__all__ = ["LOSSLESS_PRESET", "RAW_PRESET", "Registry", "check_stamp", "cross_partner", "make_rng", "seed_sequence",
+__all__ = ["LOSSLESS_PRESET", "LOSSY_PRESET", "Registry", "check_stamp", "cross_partner", "make_rng", "seed_sequence",
            "self_config", "video_metadata", "write_video"]
