@@ -22,6 +22,7 @@ from tofnet.evaluate import EvalOptions
 from tofnet.flow_cache import FlowCache, compute_flow_for_index
 from tofnet.frame_cache import FrameCache
 from tofnet.models import DEFAULT_BACKBONE, create_model
+from tofnet.models.backbone import SmallMapConv2d
 from tofnet.predict import predict_videos
 from tofnet.train import TrainConfig, train_one_epoch
 
@@ -30,10 +31,13 @@ from tofnet.train import TrainConfig, train_one_epoch
 MODELS = ("tofnet", "tofnet_residual", "rgb_frame")
 OURS = MODELS[:2]
 ROWS = (*(f"train.{what}.{m}" for what in ("step", "infer", "load", "load_long") for m in MODELS),
-        "train.load_cached.tofnet_residual", "train.step.tofnet_legacy", "train.predict.default",
-        "train.predict.cached")
+        "train.load_cached.tofnet_residual", "train.step.tofnet_legacy", "train.step.detector",
+        "train.step.detector_conv", "train.predict.default", "train.predict.cached")
 GOAL = 0.5  # a TOF-Net step (and inference) at least at this share of the RGB-only baseline's clips/s
 LEGACY = {"diff_fusion": "separate", "flow_scale": 1.0}  # TOF-Net as it was: second backbone, full-size flow
+# `make detector`'s training step, whatever the profile: its model on batches of 16 clips of 8 frames of 64x64 crops
+DETECTOR_STEP = {"name": "tofnet_residual", "backbone": "resnet10t", "embed_dim": 64, "batch": 16, "clip_len": 8,
+                 "size": (64, 64)}
 
 
 @dataclass
@@ -65,6 +69,17 @@ def run(ctx: Context) -> list[Row]:
                             f"{p.train_steps} AdamW steps, {shape}", train_steps,
                             prepare=lambda: step_state(ctx, "tofnet", "cpu", amp=False, **LEGACY), warmup=1,
                             work=clips, unit="clips/s"))
+    detector = dict(DETECTOR_STEP)
+    name, batch = detector.pop("name"), detector.pop("batch")
+    clip_len, size = detector.pop("clip_len"), detector.pop("size")
+    for suffix, small_maps, what in (("", True, "the last stage's 2x2 maps as matrix products (SmallMapConv2d)"),
+                                     ("_conv", False, "every convolution by nn.Conv2d (oneDNN)")):
+        rows.append(ctx.measure(f"train.step.detector{suffix}", f"make detector's step: {name} {detector}, batch "
+                                f"{batch} x {clip_len} frames x {size[0]}x{size[1]}, {p.train_steps} AdamW steps, "
+                                f"{what}, CPU", train_steps, warmup=1, work=batch * p.train_steps, unit="clips/s",
+                                prepare=lambda s=small_maps, n=name: step_state(
+                                    ctx, n, "cpu", amp=False, batch=batch, clip_len=clip_len, size=size, small_maps=s,
+                                    **detector)))
     for name in MODELS:
         rows.append(ctx.measure(f"train.infer.{name}", f"{name}: forward only (no_grad), {shape}",
                                 _infer, prepare=lambda n=name: step_state(ctx, n, "cpu", amp=False), warmup=1,
@@ -98,6 +113,7 @@ def run(ctx: Context) -> list[Row]:
             relate(found.get(f"train.{what}.{name}"), found.get(f"train.{what}.rgb_frame"), "rgb_frame")
     relate(found.get("train.load_cached.tofnet_residual"), found.get("train.load.tofnet_residual"), "no frame cache")
     relate(found.get("train.step.tofnet_legacy"), found.get("train.step.rgb_frame"), "rgb_frame")
+    relate(found.get("train.step.detector"), found.get("train.step.detector_conv"), "nn.Conv2d")
     relate(found.get("train.predict.cached"), found.get("train.predict.default"), "no cache")
     return result
 
@@ -119,6 +135,10 @@ def notes(rows: dict[str, Row]) -> list[str]:
             verdict = "meets" if infer.ratio >= GOAL else "misses"
             lines.append(f"train: inference of {what} runs at {infer.ratio:.2f}x the baseline's clips/s ({verdict} "
                          f"the >= {GOAL}x goal).")
+    detector = rows.get("train.step.detector")
+    if detector is not None and detector.ratio:
+        lines.append(f"train: make detector's step runs at {detector.ratio:.2f}x the clips/s with its 2x2 maps as matrix "
+                     "products (SmallMapConv2d) as with nn.Conv2d alone.")
     short, long = rows.get("train.load.tofnet"), rows.get("train.load_long.tofnet")
     if short is not None and long is not None and short.ratio and long.ratio:
         lines.append(f"train: with a warm flow cache, TOF-Net clips load at {short.ratio:.2f}x the speed of RGB-only "
@@ -130,23 +150,30 @@ def notes(rows: dict[str, Row]) -> list[str]:
     return lines
 
 
-def step_state(ctx: Context, name: str, device: str, *, amp: bool, **kwargs) -> StepState:
-    """A fresh model (``kwargs`` override its options), its optimizer and random batches of the profile's shape."""
+def step_state(ctx: Context, name: str, device: str, *, amp: bool, batch: int | None = None,
+               clip_len: int | None = None, size: tuple[int, int] | None = None, small_maps: bool = True,
+               **kwargs) -> StepState:
+    """A fresh model (``kwargs`` override its options), its optimizer and random batches of the profile's shape
+    (or ``batch`` clips of ``clip_len`` frames of ``size``); ``small_maps=False``: plain nn.Conv2d everywhere."""
     p = ctx.profile
+    batch, clip_len, size = batch or p.train_batch, clip_len or p.train_clip_len, size or p.flow_size
     torch.manual_seed(0)
-    model = create_model(name, input_size=p.flow_size, clip_len=p.train_clip_len,
-                         **{**p.model_kwargs, **kwargs}).to(device)
-    shape = (p.train_batch, p.train_clip_len)
+    model = create_model(name, input_size=size, clip_len=clip_len, **{**p.model_kwargs, **kwargs}).to(device)
+    if not small_maps:
+        for conv in model.modules():
+            if type(conv) is SmallMapConv2d:
+                conv.__class__ = torch.nn.Conv2d
+    shape = (batch, clip_len)
     batches = []
     for _ in range(p.train_steps):
-        batch = {"label": (torch.arange(p.train_batch) % 2).float()}
+        inputs = {"label": (torch.arange(batch) % 2).float()}
         if "rgb" in model.required_inputs:
-            batch["rgb"] = torch.randn(*shape, 3, *p.flow_size)
+            inputs["rgb"] = torch.randn(*shape, 3, *size)
         if "flow" in model.required_inputs:
-            batch["flow"] = 3 * torch.randn(*shape, 2, *p.flow_size)
+            inputs["flow"] = 3 * torch.randn(*shape, 2, *size)
         if "residual" in model.required_inputs:
-            batch["residual"] = torch.randn(*shape, 3, *p.flow_size)
-        batches.append(batch)
+            inputs["residual"] = torch.randn(*shape, 3, *size)
+        batches.append(inputs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     return StepState(model=model, batches=batches, optimizer=optimizer,
                      scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0),
