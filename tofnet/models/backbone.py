@@ -12,7 +12,8 @@ from ttdf.errors import TTDFError
 FLOW_INPUTS = ("image", "field")
 # oneDNN's convolution backward is slow on maps of a few pixels: on make detector's 64x64 crops, resnet10t's last
 # stage (2x2 maps, 128 frames a batch) takes 226 ms a step as a convolution and 89 ms as one matrix product; the
-# whole training step 1.08 -> 0.96 s on 2 cores. From 4x4 maps on (256 channels) the convolution is faster again.
+# whole step 1.07x faster on 2 cores (`make bench`: train.step.detector against train.step.detector_conv). From 4x4
+# maps on (256 channels) the convolution is faster again.
 SMALL_MAP_PIXELS = 4
 
 
