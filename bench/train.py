@@ -22,7 +22,7 @@ from tofnet.evaluate import EvalOptions
 from tofnet.flow_cache import FlowCache, compute_flow_for_index
 from tofnet.frame_cache import FrameCache
 from tofnet.models import DEFAULT_BACKBONE, create_model
-from tofnet.models.backbone import SmallMapConv2d
+from tofnet.models.backbone import small_map_convs
 from tofnet.predict import predict_videos
 from tofnet.train import TrainConfig, train_one_epoch
 
@@ -36,8 +36,8 @@ ROWS = (*(f"train.{what}.{m}" for what in ("step", "infer", "load", "load_long")
 GOAL = 0.5  # a TOF-Net step (and inference) at least at this share of the RGB-only baseline's clips/s
 LEGACY = {"diff_fusion": "separate", "flow_scale": 1.0}  # TOF-Net as it was: second backbone, full-size flow
 # `make detector`'s training step, whatever the profile: its model on batches of 16 clips of 8 frames of 64x64 crops
-DETECTOR_STEP = {"name": "tofnet_residual", "backbone": "resnet10t", "embed_dim": 64, "batch": 16, "clip_len": 8,
-                 "size": (64, 64)}
+DETECTOR_MODEL = ("tofnet_residual", {"backbone": "resnet10t", "embed_dim": 64})
+DETECTOR_BATCH = {"batch": 16, "clip_len": 8, "size": (64, 64)}
 
 
 @dataclass
@@ -69,17 +69,15 @@ def run(ctx: Context) -> list[Row]:
                             f"{p.train_steps} AdamW steps, {shape}", train_steps,
                             prepare=lambda: step_state(ctx, "tofnet", "cpu", amp=False, **LEGACY), warmup=1,
                             work=clips, unit="clips/s"))
-    detector = dict(DETECTOR_STEP)
-    name, batch = detector.pop("name"), detector.pop("batch")
-    clip_len, size = detector.pop("clip_len"), detector.pop("size")
+    name, options = DETECTOR_MODEL
+    batch, clip_len, size = DETECTOR_BATCH["batch"], DETECTOR_BATCH["clip_len"], DETECTOR_BATCH["size"]
     for suffix, small_maps, what in (("", True, "the last stage's 2x2 maps as matrix products (SmallMapConv2d)"),
                                      ("_conv", False, "every convolution by nn.Conv2d (oneDNN)")):
-        rows.append(ctx.measure(f"train.step.detector{suffix}", f"make detector's step: {name} {detector}, batch "
+        rows.append(ctx.measure(f"train.step.detector{suffix}", f"make detector's step: {name} {options}, batch "
                                 f"{batch} x {clip_len} frames x {size[0]}x{size[1]}, {p.train_steps} AdamW steps, "
                                 f"{what}, CPU", train_steps, warmup=1, work=batch * p.train_steps, unit="clips/s",
                                 prepare=lambda s=small_maps, n=name: step_state(
-                                    ctx, n, "cpu", amp=False, batch=batch, clip_len=clip_len, size=size, small_maps=s,
-                                    **detector)))
+                                    ctx, n, "cpu", amp=False, small_maps=s, **DETECTOR_BATCH, **options)))
     for name in MODELS:
         rows.append(ctx.measure(f"train.infer.{name}", f"{name}: forward only (no_grad), {shape}",
                                 _infer, prepare=lambda n=name: step_state(ctx, n, "cpu", amp=False), warmup=1,
@@ -159,10 +157,7 @@ def step_state(ctx: Context, name: str, device: str, *, amp: bool, batch: int | 
     batch, clip_len, size = batch or p.train_batch, clip_len or p.train_clip_len, size or p.flow_size
     torch.manual_seed(0)
     model = create_model(name, input_size=size, clip_len=clip_len, **{**p.model_kwargs, **kwargs}).to(device)
-    if not small_maps:
-        for conv in model.modules():
-            if type(conv) is SmallMapConv2d:
-                conv.__class__ = torch.nn.Conv2d
+    small_map_convs(model, enabled=small_maps)
     shape = (batch, clip_len)
     batches = []
     for _ in range(p.train_steps):

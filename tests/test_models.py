@@ -261,8 +261,10 @@ def test_small_map_convolution_is_the_same_function_with_the_same_gradients(size
 
 
 def test_frame_encoders_use_small_map_convolutions_and_keep_their_weights_names():
-    from tofnet.models.backbone import FrameEncoder, SmallMapConv2d, create_backbone
+    from tofnet.models.backbone import FrameEncoder, SmallMapConv2d, create_backbone, small_map_convs
     encoder = FrameEncoder("resnet10t")
     convs = [m for m in encoder.modules() if isinstance(m, torch.nn.Conv2d)]
     assert convs and all(type(m) is SmallMapConv2d for m in convs)
     assert [f"backbone.{k}" for k in create_backbone("resnet10t").state_dict()] == list(encoder.state_dict())
+    small_map_convs(encoder, enabled=False)  # undone: plain nn.Conv2d again, as the bench compares
+    assert all(type(m) is torch.nn.Conv2d for m in encoder.modules() if isinstance(m, torch.nn.Conv2d))

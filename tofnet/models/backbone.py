@@ -59,10 +59,16 @@ class SmallMapConv2d(nn.Conv2d):
         return out.view(x.shape[0], -1, height, width)
 
 
-def small_map_convs(module: nn.Module) -> nn.Module:
-    """Make every plain ``nn.Conv2d`` of ``module`` a :class:`SmallMapConv2d` in place (state dict unchanged)."""
+def small_map_convs(module: nn.Module, *, enabled: bool = True) -> nn.Module:
+    """Make every plain ``nn.Conv2d`` of ``module`` a :class:`SmallMapConv2d` in place (state dict unchanged).
+
+    ``enabled=False`` undoes it: every :class:`SmallMapConv2d` becomes a plain ``nn.Conv2d`` again (to compare).
+    """
     for conv in module.modules():
-        if (type(conv) is nn.Conv2d and conv.groups == 1 and conv.dilation == (1, 1)
+        if not enabled:
+            if type(conv) is SmallMapConv2d:
+                conv.__class__ = nn.Conv2d
+        elif (type(conv) is nn.Conv2d and conv.groups == 1 and conv.dilation == (1, 1)
                 and conv.padding_mode == "zeros" and not isinstance(conv.padding, str)):
             conv.__class__ = SmallMapConv2d
     return module
